@@ -1,0 +1,1 @@
+//! LogQL syntax (placeholder).
