@@ -1,1 +1,5 @@
-//! Push decoding (placeholder).
+//! Push decoding and validation (being written).
+
+pub mod limits;
+
+pub use limits::LimitsConfig;

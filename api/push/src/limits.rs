@@ -1,0 +1,80 @@
+//! `limits_config`: the per-tenant ingestion and query limits, with Loki's
+//! key names and defaults.
+
+use balsa_model::units::{ByteSize, Duration};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Per-tenant ingestion rate in MB/s (MiB, as Loki).
+    pub ingestion_rate_mb: f64,
+    /// Per-tenant burst in MB.
+    pub ingestion_burst_size_mb: f64,
+    pub max_line_size: ByteSize,
+    pub max_line_size_truncate: bool,
+    pub max_label_names_per_series: usize,
+    pub max_label_name_length: usize,
+    pub max_label_value_length: usize,
+    pub reject_old_samples: bool,
+    pub reject_old_samples_max_age: Duration,
+    pub creation_grace_period: Duration,
+    /// Accept out-of-order writes within the window (Loki >= 2.4 default).
+    pub unordered_writes: bool,
+    pub allow_structured_metadata: bool,
+    pub max_structured_metadata_size: ByteSize,
+    pub max_structured_metadata_entries_count: usize,
+    /// Labels checked, in order, to fill `service_name` when a stream has none.
+    pub discover_service_name: Vec<String>,
+    pub max_global_streams_per_user: usize,
+    pub per_stream_rate_limit: ByteSize,
+    pub per_stream_rate_limit_burst: ByteSize,
+    pub max_entries_limit_per_query: usize,
+    pub max_query_length: Duration,
+    pub max_query_series: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            ingestion_rate_mb: 4.0,
+            ingestion_burst_size_mb: 6.0,
+            max_line_size: ByteSize::kib(256),
+            max_line_size_truncate: false,
+            max_label_names_per_series: 15,
+            max_label_name_length: 1024,
+            max_label_value_length: 2048,
+            reject_old_samples: true,
+            reject_old_samples_max_age: Duration::from_secs(7 * 86400),
+            creation_grace_period: Duration::from_secs(600),
+            unordered_writes: true,
+            allow_structured_metadata: true,
+            max_structured_metadata_size: ByteSize::kib(64),
+            max_structured_metadata_entries_count: 128,
+            discover_service_name: [
+                "service",
+                "app",
+                "application",
+                "app_name",
+                "name",
+                "app_kubernetes_io_name",
+                "container",
+                "container_name",
+                "k8s_container_name",
+                "component",
+                "workload",
+                "job",
+                "k8s_job_name",
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect(),
+            max_global_streams_per_user: 5000,
+            per_stream_rate_limit: ByteSize::mib(3),
+            per_stream_rate_limit_burst: ByteSize::mib(15),
+            max_entries_limit_per_query: 5000,
+            max_query_length: Duration::from_secs(721 * 3600),
+            max_query_series: 500,
+        }
+    }
+}
