@@ -1,0 +1,141 @@
+//! Sealed chunks: a stream's entries cut into blocks of about
+//! `chunk_block_size` uncompressed bytes, each block snappy-compressed and
+//! described by its min/max timestamp so that reads skip what is out of range.
+
+use balsa_model::Entry;
+
+use crate::codec::{decode_entry, encode_entry};
+use crate::error::{Result, StorageError};
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct BlockMeta {
+    #[prost(int64, tag = "1")]
+    pub min_ts: i64,
+    #[prost(int64, tag = "2")]
+    pub max_ts: i64,
+    /// Byte offset of the compressed block inside the chunk data.
+    #[prost(uint64, tag = "3")]
+    pub offset: u64,
+    #[prost(uint64, tag = "4")]
+    pub len: u64,
+    #[prost(uint32, tag = "5")]
+    pub entries: u32,
+    #[prost(uint64, tag = "6")]
+    pub uncompressed: u64,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ChunkMeta {
+    #[prost(int64, tag = "1")]
+    pub min_ts: i64,
+    #[prost(int64, tag = "2")]
+    pub max_ts: i64,
+    #[prost(uint32, tag = "3")]
+    pub entries: u32,
+    #[prost(uint64, tag = "4")]
+    pub uncompressed: u64,
+    #[prost(message, repeated, tag = "5")]
+    pub blocks: Vec<BlockMeta>,
+}
+
+impl ChunkMeta {
+    pub fn compressed(&self) -> u64 {
+        self.blocks.iter().map(|b| b.len).sum()
+    }
+}
+
+/// Builds a chunk from entries sorted by timestamp.
+pub fn encode(entries: &[Entry], block_size: usize) -> (ChunkMeta, Vec<u8>) {
+    let mut meta = ChunkMeta::default();
+    let mut data = Vec::new();
+    let mut block = Vec::with_capacity(block_size + 1024);
+    let mut current = BlockMeta::default();
+    let mut encoder = snap::raw::Encoder::new();
+    let mut flush = |block: &mut Vec<u8>, current: &mut BlockMeta, data: &mut Vec<u8>, meta: &mut ChunkMeta| {
+        if current.entries == 0 {
+            return;
+        }
+        let compressed = encoder.compress_vec(block).expect("snappy compression of an in-memory buffer");
+        current.offset = data.len() as u64;
+        current.len = compressed.len() as u64;
+        current.uncompressed = block.len() as u64;
+        data.extend_from_slice(&compressed);
+        meta.blocks.push(std::mem::take(current));
+        block.clear();
+    };
+    for e in entries {
+        if current.entries == 0 {
+            current.min_ts = e.ts_ns;
+        }
+        current.max_ts = e.ts_ns;
+        current.entries += 1;
+        encode_entry(&mut block, e);
+        meta.entries += 1;
+        if block.len() >= block_size {
+            meta.uncompressed += block.len() as u64;
+            flush(&mut block, &mut current, &mut data, &mut meta);
+        }
+    }
+    meta.uncompressed += block.len() as u64;
+    flush(&mut block, &mut current, &mut data, &mut meta);
+    meta.min_ts = meta.blocks.first().map_or(0, |b| b.min_ts);
+    meta.max_ts = meta.blocks.iter().map(|b| b.max_ts).max().unwrap_or(0);
+    (meta, data)
+}
+
+/// Decodes one block's entries.
+pub fn decode_block(data: &[u8], block: &BlockMeta) -> Result<Vec<Entry>> {
+    let start = usize::try_from(block.offset).map_err(|_| StorageError::corrupt("block offset"))?;
+    let end = start
+        .checked_add(block.len as usize)
+        .filter(|e| *e <= data.len())
+        .ok_or_else(|| StorageError::corrupt("block outside chunk data"))?;
+    let raw = &data[start..end];
+    let declared = snap::raw::decompress_len(raw).map_err(|e| StorageError::corrupt(format!("snappy: {e}")))?;
+    if declared as u64 != block.uncompressed {
+        return Err(StorageError::corrupt("block length mismatch"));
+    }
+    let plain = snap::raw::Decoder::new()
+        .decompress_vec(raw)
+        .map_err(|e| StorageError::corrupt(format!("snappy: {e}")))?;
+    let mut out = Vec::with_capacity(block.entries as usize);
+    let mut pos = 0;
+    while pos < plain.len() {
+        out.push(decode_entry(&plain, &mut pos)?);
+    }
+    if out.len() != block.entries as usize {
+        return Err(StorageError::corrupt("block entry count mismatch"));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_cover_all_entries_with_bounds() {
+        let entries: Vec<Entry> = (0..1000).map(|i| Entry::new(i * 10, format!("line {i} {}", "x".repeat(50)))).collect();
+        let (meta, data) = encode(&entries, 4096);
+        assert!(meta.blocks.len() > 5, "small block size must cut several blocks");
+        assert_eq!(meta.entries, 1000);
+        assert_eq!((meta.min_ts, meta.max_ts), (0, 9990));
+        assert!(meta.compressed() < meta.uncompressed, "snappy must shrink repetitive lines");
+        let mut all = Vec::new();
+        for b in &meta.blocks {
+            let got = decode_block(&data, b).unwrap();
+            assert_eq!(got.first().unwrap().ts_ns, b.min_ts);
+            assert_eq!(got.last().unwrap().ts_ns, b.max_ts);
+            all.extend(got);
+        }
+        assert_eq!(all, entries);
+    }
+
+    #[test]
+    fn corrupt_block_is_an_error() {
+        let (meta, mut data) = encode(&[Entry::new(1, "a")], 1024);
+        data[0] ^= 0xff;
+        assert!(decode_block(&data, &meta.blocks[0]).is_err());
+        assert!(decode_block(&data[..1], &meta.blocks[0]).is_err());
+    }
+}

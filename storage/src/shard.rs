@@ -1,0 +1,551 @@
+//! One shard's streams: deterministic apply of commands (append to head
+//! chunks, seal by size/age/idleness in entry time) and reads.
+//!
+//! Invariants:
+//! - `apply` is a pure function of the shard's key range and the command
+//!   sequence: every replica that applies the same log ends with the same keys.
+//!   No wall clock, no randomness, no iteration over unordered maps decides
+//!   anything that is written.
+//! - The in-memory stream table mirrors the `S` records; it is rebuilt from
+//!   them on open, never from the entries.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+
+use balsa_model::{Direction, Entry, LabelPair, Labels, ReadError, StreamId, StreamRef, StreamReader};
+
+use crate::chunk::{self, ChunkMeta};
+use crate::codec::{decode_entry, encode_entry, entry_hash};
+use crate::command::{shard_command, ApplyOutcome, Pair, Push, ShardCommand};
+use crate::config::IngesterConfig;
+use crate::error::{Result, StorageError};
+use crate::keys;
+use crate::kv::{KvRead, Overlay, WriteBatch};
+
+/// How often (in entry time) the shard looks for idle head chunks.
+const IDLE_CHECK_INTERVAL_NS: i64 = 60_000_000_000;
+
+/// A stream's persistent record (`S` key).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct StreamRecord {
+    #[prost(string, tag = "1")]
+    pub tenant: String,
+    #[prost(message, repeated, tag = "2")]
+    pub labels: Vec<Pair>,
+    #[prost(int64, tag = "3")]
+    pub min_ts: i64,
+    #[prost(int64, tag = "4")]
+    pub max_ts: i64,
+    #[prost(int64, tag = "5")]
+    pub head_first_ts: i64,
+    #[prost(int64, tag = "6")]
+    pub head_last_ts: i64,
+    #[prost(uint64, tag = "7")]
+    pub head_bytes: u64,
+    #[prost(uint64, tag = "8")]
+    pub head_entries: u64,
+    #[prost(uint32, tag = "9")]
+    pub chunk_seq: u32,
+    #[prost(uint64, tag = "10")]
+    pub chunks: u64,
+}
+
+/// The shard-wide record, kept under the `S` kind with stream id 0 is avoided:
+/// the shard clock lives in memory and is recomputed from stream records.
+#[derive(Clone, Debug)]
+struct StreamState {
+    labels: Labels,
+    record: StreamRecord,
+}
+
+#[derive(Default, Debug)]
+struct ShardState {
+    streams: HashMap<StreamId, StreamState>,
+    /// Newest entry time applied to this shard: the only clock apply uses.
+    clock_ns: i64,
+    last_idle_check_ns: i64,
+}
+
+/// Figures about a shard for metrics and status pages.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ShardStats {
+    pub streams: u64,
+    pub head_entries: u64,
+    pub head_bytes: u64,
+    pub chunks: u64,
+}
+
+pub struct Shard {
+    id: u32,
+    config: IngesterConfig,
+    state: RwLock<ShardState>,
+}
+
+/// The result of [`Shard::apply`]: writes to persist, then [`Shard::commit`].
+pub struct PendingApply {
+    pub batch: WriteBatch,
+    pub outcomes: Vec<ApplyOutcome>,
+    streams: BTreeMap<StreamId, Option<StreamState>>,
+    clock_ns: i64,
+    last_idle_check_ns: i64,
+}
+
+impl Shard {
+    /// Loads the stream table of `shard` from its `S` records.
+    pub fn open(id: u32, config: IngesterConfig, kv: &dyn KvRead) -> Result<Self> {
+        let shard = Self { id, config, state: RwLock::new(ShardState::default()) };
+        shard.reload(kv)?;
+        Ok(shard)
+    }
+
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// Rebuilds the in-memory table, e.g. after a snapshot was installed.
+    pub fn reload(&self, kv: &dyn KvRead) -> Result<()> {
+        let mut streams = HashMap::new();
+        let mut clock_ns = i64::MIN;
+        let mut err = None;
+        kv.scan(
+            &keys::kind_prefix(self.id, keys::STREAM),
+            &keys::kind_end(self.id, keys::STREAM),
+            false,
+            &mut |k, v| match <StreamRecord as prost::Message>::decode(v) {
+                Ok(record) => {
+                    clock_ns = clock_ns.max(record.max_ts);
+                    let labels = Labels::new(record.labels.iter().map(LabelPair::from).collect());
+                    streams.insert(keys::stream_id_of(k), StreamState { labels, record });
+                    true
+                }
+                Err(e) => {
+                    err = Some(StorageError::corrupt(format!("stream record of shard {}: {e}", self.id)));
+                    false
+                }
+            },
+        )?;
+        if let Some(e) = err {
+            return Err(e);
+        }
+        let mut state = self.state.write().expect("shard state lock");
+        state.streams = streams;
+        state.clock_ns = if clock_ns == i64::MIN { 0 } else { clock_ns };
+        state.last_idle_check_ns = state.clock_ns;
+        Ok(())
+    }
+
+    pub fn stats(&self) -> ShardStats {
+        let state = self.state.read().expect("shard state lock");
+        let mut s = ShardStats { streams: state.streams.len() as u64, ..Default::default() };
+        for st in state.streams.values() {
+            s.head_entries += st.record.head_entries;
+            s.head_bytes += st.record.head_bytes;
+            s.chunks += st.record.chunks;
+        }
+        s
+    }
+
+    /// Applies commands in order against `kv` (the shard's current data).
+    /// Nothing changes until the returned batch is written and [`commit`]ed.
+    ///
+    /// [`commit`]: Shard::commit
+    pub fn apply(&self, kv: &dyn KvRead, commands: &[ShardCommand]) -> Result<PendingApply> {
+        let state = self.state.read().expect("shard state lock");
+        let mut work = ApplyWork {
+            shard: self,
+            overlay: Overlay::new(kv),
+            base: &state.streams,
+            touched: BTreeMap::new(),
+            clock_ns: state.clock_ns,
+        };
+        let mut outcomes = Vec::with_capacity(commands.len());
+        for cmd in commands {
+            let outcome = match &cmd.kind {
+                Some(shard_command::Kind::Push(push)) => work.push(push)?,
+                None => ApplyOutcome::default(),
+            };
+            outcomes.push(outcome);
+        }
+        let mut last_idle_check_ns = state.last_idle_check_ns;
+        if work.clock_ns.saturating_sub(last_idle_check_ns) >= IDLE_CHECK_INTERVAL_NS {
+            work.seal_idle()?;
+            last_idle_check_ns = work.clock_ns;
+        }
+        let clock_ns = work.clock_ns;
+        let streams = work.touched;
+        let mut overlay = work.overlay;
+        for (id, st) in &streams {
+            match st {
+                Some(st) => overlay.put(keys::stream(self.id, *id), prost::Message::encode_to_vec(&st.record)),
+                None => overlay.delete(keys::stream(self.id, *id)),
+            }
+        }
+        Ok(PendingApply { batch: overlay.into_batch(), outcomes, streams, clock_ns, last_idle_check_ns })
+    }
+
+    /// Makes an applied batch visible to readers once it has been written.
+    pub fn commit(&self, pending: PendingApply) -> Vec<ApplyOutcome> {
+        let mut state = self.state.write().expect("shard state lock");
+        for (id, st) in pending.streams {
+            match st {
+                Some(st) => {
+                    state.streams.insert(id, st);
+                }
+                None => {
+                    state.streams.remove(&id);
+                }
+            }
+        }
+        state.clock_ns = pending.clock_ns;
+        state.last_idle_check_ns = pending.last_idle_check_ns;
+        pending.outcomes
+    }
+
+    /// A reader over this shard's data in `kv`.
+    pub fn reader(self: &Arc<Self>, kv: Arc<dyn KvRead>) -> ShardReader {
+        ShardReader { shard: Arc::clone(self), kv }
+    }
+}
+
+struct ApplyWork<'a> {
+    shard: &'a Shard,
+    overlay: Overlay<'a>,
+    base: &'a HashMap<StreamId, StreamState>,
+    touched: BTreeMap<StreamId, Option<StreamState>>,
+    clock_ns: i64,
+}
+
+impl ApplyWork<'_> {
+    fn stream(&self, id: StreamId) -> Option<StreamState> {
+        match self.touched.get(&id) {
+            Some(st) => st.clone(),
+            None => self.base.get(&id).cloned(),
+        }
+    }
+
+    fn push(&mut self, push: &Push) -> Result<ApplyOutcome> {
+        let mut outcome = ApplyOutcome::default();
+        let shard_id = self.shard.id;
+        for stream in &push.streams {
+            let labels = stream.labels();
+            let id = balsa_model::stream_id(&push.tenant, &labels);
+            let mut st = self.stream(id).unwrap_or_else(|| StreamState {
+                record: StreamRecord {
+                    tenant: push.tenant.clone(),
+                    labels: stream.labels.clone(),
+                    min_ts: i64::MAX,
+                    max_ts: i64::MIN,
+                    head_first_ts: i64::MAX,
+                    head_last_ts: i64::MIN,
+                    ..Default::default()
+                },
+                labels: labels.clone(),
+            });
+            let mut rejected = Vec::new();
+            for rec in &stream.entries {
+                let newest = st.record.max_ts;
+                let floor = if st.record.max_ts == i64::MIN {
+                    i64::MIN
+                } else if push.unordered_writes {
+                    newest.saturating_sub(push.out_of_order_window_ns)
+                } else {
+                    newest
+                };
+                if rec.ts_ns < floor {
+                    rejected.push((rec.ts_ns, floor));
+                    continue;
+                }
+                let entry = rec.to_entry();
+                let key = keys::head_entry(shard_id, id, entry.ts_ns, entry_hash(&entry));
+                if self.overlay.get(&key)?.is_some() {
+                    // Identical (stream, timestamp, line): stored once.
+                    outcome.accepted += 1;
+                    continue;
+                }
+                let mut value = Vec::with_capacity(entry.line.len() + 16);
+                encode_entry(&mut value, &entry);
+                self.overlay.put(key, value);
+                let r = &mut st.record;
+                r.min_ts = r.min_ts.min(entry.ts_ns);
+                r.max_ts = r.max_ts.max(entry.ts_ns);
+                r.head_first_ts = r.head_first_ts.min(entry.ts_ns);
+                r.head_last_ts = r.head_last_ts.max(entry.ts_ns);
+                r.head_bytes += entry.size() as u64;
+                r.head_entries += 1;
+                self.clock_ns = self.clock_ns.max(entry.ts_ns);
+                outcome.accepted += 1;
+                if self.needs_seal(&st.record) {
+                    self.seal(id, &mut st)?;
+                }
+            }
+            if !rejected.is_empty() {
+                outcome.rejected.push(out_of_order_message(&push.tenant, &labels, &rejected, stream.entries.len()));
+            }
+            if st.record.max_ts != i64::MIN {
+                self.touched.insert(id, Some(st));
+            }
+        }
+        Ok(outcome)
+    }
+
+    fn needs_seal(&self, r: &StreamRecord) -> bool {
+        let cfg = &self.shard.config;
+        r.head_entries > 0
+            && (r.head_bytes >= cfg.chunk_target_size.0
+                || r.head_last_ts.saturating_sub(r.head_first_ts) >= cfg.max_chunk_age.as_nanos_i64())
+    }
+
+    /// Seals every head chunk that saw no entry for `chunk_idle_period` of
+    /// shard time. Streams are visited in id order so replicas agree.
+    fn seal_idle(&mut self) -> Result<()> {
+        let idle = self.shard.config.chunk_idle_period.as_nanos_i64();
+        let mut ids: Vec<StreamId> = self.base.keys().chain(self.touched.keys()).copied().collect();
+        ids.sort_unstable();
+        ids.dedup();
+        for id in ids {
+            let Some(mut st) = self.stream(id) else { continue };
+            if st.record.head_entries > 0 && self.clock_ns.saturating_sub(st.record.head_last_ts) >= idle {
+                self.seal(id, &mut st)?;
+                self.touched.insert(id, Some(st));
+            }
+        }
+        Ok(())
+    }
+
+    /// Cuts the stream's head entries into a sealed chunk.
+    fn seal(&mut self, id: StreamId, st: &mut StreamState) -> Result<()> {
+        let shard_id = self.shard.id;
+        let (lo, hi) = keys::stream_kind_range(shard_id, keys::HEAD, id);
+        let mut entries = Vec::with_capacity(st.record.head_entries as usize);
+        let mut head_keys = Vec::with_capacity(st.record.head_entries as usize);
+        let mut err = None;
+        self.overlay.scan(&lo, &hi, false, &mut |k, v| {
+            match decode_entry(v, &mut 0) {
+                Ok(e) => entries.push(e),
+                Err(e) => {
+                    err = Some(e);
+                    return false;
+                }
+            }
+            head_keys.push(k.to_vec());
+            true
+        })?;
+        if let Some(e) = err {
+            return Err(e);
+        }
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let (meta, data) = chunk::encode(&entries, self.shard.config.chunk_block_size.as_usize());
+        let seq = st.record.chunk_seq;
+        self.overlay.put(keys::chunk_meta(shard_id, id, meta.min_ts, seq), prost::Message::encode_to_vec(&meta));
+        self.overlay.put(keys::chunk_data(shard_id, id, meta.min_ts, seq), data);
+        for k in head_keys {
+            self.overlay.delete(k);
+        }
+        let r = &mut st.record;
+        r.chunk_seq = seq.wrapping_add(1);
+        r.chunks += 1;
+        r.head_bytes = 0;
+        r.head_entries = 0;
+        r.head_first_ts = i64::MAX;
+        r.head_last_ts = i64::MIN;
+        tracing::debug!(shard = shard_id, stream = id, entries = meta.entries, blocks = meta.blocks.len(), "sealed chunk");
+        Ok(())
+    }
+}
+
+/// Loki's message for entries rejected by the out-of-order window.
+fn out_of_order_message(tenant: &str, labels: &Labels, rejected: &[(i64, i64)], total: usize) -> String {
+    let mut msg = String::new();
+    for (ts, floor) in rejected {
+        let ts = format_go_time(*ts);
+        msg.push_str(&format!(
+            "entry with timestamp {ts} ignored, reason: 'entry too far behind, entry timestamp is: {ts}, oldest acceptable timestamp is: {}',\n",
+            format_go_time(*floor)
+        ));
+    }
+    msg.push_str(&format!(
+        "user '{tenant}', total ignored: {} out of {total} for stream: {labels}",
+        rejected.len()
+    ));
+    msg
+}
+
+/// Formats like Go's `time.Time.String()` in UTC.
+pub fn format_go_time(ts_ns: i64) -> String {
+    let dt = chrono::DateTime::from_timestamp_nanos(ts_ns);
+    let frac = ts_ns.rem_euclid(1_000_000_000);
+    let mut out = dt.format("%Y-%m-%d %H:%M:%S").to_string();
+    if frac != 0 {
+        let digits = format!("{frac:09}");
+        out.push('.');
+        out.push_str(digits.trim_end_matches('0'));
+    }
+    out.push_str(" +0000 UTC");
+    out
+}
+
+/// Reads one shard replica's data.
+pub struct ShardReader {
+    shard: Arc<Shard>,
+    kv: Arc<dyn KvRead>,
+}
+
+/// A time-bounded piece of a stream: a sealed block, or the head chunk.
+struct Source {
+    min: i64,
+    max: i64,
+    block: Option<(Vec<u8>, chunk::BlockMeta)>,
+}
+
+impl ShardReader {
+    fn stream_sources(&self, id: StreamId, rec: &StreamRecord, start: i64, end: i64) -> Result<Vec<Source>> {
+        let shard = self.shard.id;
+        let mut sources = Vec::new();
+        let (lo, _) = keys::stream_kind_range(shard, keys::CHUNK_META, id);
+        let mut hi = lo.clone();
+        hi.extend_from_slice(&keys::encode_ts(end));
+        let mut err = None;
+        self.kv.scan(&lo, &hi, false, &mut |k, v| {
+            match <ChunkMeta as prost::Message>::decode(v) {
+                Ok(meta) if meta.max_ts >= start => {
+                    let data_key = keys::data_key_for_meta(k);
+                    for b in meta.blocks {
+                        if b.max_ts >= start && b.min_ts < end {
+                            sources.push(Source { min: b.min_ts, max: b.max_ts, block: Some((data_key.clone(), b)) });
+                        }
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    err = Some(StorageError::from(e));
+                    return false;
+                }
+            }
+            true
+        })?;
+        if let Some(e) = err {
+            return Err(e);
+        }
+        if rec.head_entries > 0 && rec.head_last_ts >= start && rec.head_first_ts < end {
+            sources.push(Source { min: rec.head_first_ts.max(start), max: rec.head_last_ts.min(end - 1), block: None });
+        }
+        sources.sort_by_key(|s| (s.min, s.max));
+        Ok(sources)
+    }
+
+    fn load(&self, id: StreamId, src: &Source, start: i64, end: i64, cache: &mut Option<(Vec<u8>, Vec<u8>)>) -> Result<Vec<Entry>> {
+        let mut out = Vec::new();
+        match &src.block {
+            Some((data_key, block)) => {
+                if cache.as_ref().map(|(k, _)| k != data_key).unwrap_or(true) {
+                    let data = self
+                        .kv
+                        .get(data_key)?
+                        .ok_or_else(|| StorageError::corrupt("chunk data missing for its meta"))?;
+                    *cache = Some((data_key.clone(), data));
+                }
+                let data = &cache.as_ref().expect("cache just filled").1;
+                out.extend(chunk::decode_block(data, block)?.into_iter().filter(|e| e.ts_ns >= start && e.ts_ns < end));
+            }
+            None => {
+                let (lo, hi) = keys::head_range(self.shard.id, id, start, end);
+                let mut err = None;
+                self.kv.scan(&lo, &hi, false, &mut |_, v| match decode_entry(v, &mut 0) {
+                    Ok(e) => {
+                        out.push(e);
+                        true
+                    }
+                    Err(e) => {
+                        err = Some(e);
+                        false
+                    }
+                })?;
+                if let Some(e) = err {
+                    return Err(e);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl StreamReader for ShardReader {
+    fn streams(
+        &self,
+        tenant: &str,
+        start_ns: i64,
+        end_ns: i64,
+        select: &mut dyn FnMut(&Labels) -> bool,
+    ) -> Result<Vec<StreamRef>, ReadError> {
+        let state = self.shard.state.read().expect("shard state lock");
+        Ok(state
+            .streams
+            .iter()
+            .filter(|(_, st)| st.record.tenant == tenant && st.record.min_ts <= end_ns && st.record.max_ts >= start_ns)
+            .filter(|(_, st)| select(&st.labels))
+            .map(|(id, st)| StreamRef { id: *id, labels: st.labels.clone() })
+            .collect())
+    }
+
+    fn entries(
+        &self,
+        tenant: &str,
+        stream: StreamId,
+        start_ns: i64,
+        end_ns: i64,
+        direction: Direction,
+        visit: &mut dyn FnMut(&Entry) -> bool,
+    ) -> Result<(), ReadError> {
+        if start_ns >= end_ns {
+            return Ok(());
+        }
+        let record = {
+            let state = self.shard.state.read().expect("shard state lock");
+            match state.streams.get(&stream) {
+                Some(st) if st.record.tenant == tenant => st.record.clone(),
+                _ => return Ok(()),
+            }
+        };
+        let sources = self.stream_sources(stream, &record, start_ns, end_ns)?;
+        // Group sources whose time spans overlap: groups are disjoint in time,
+        // so each can be sorted on its own and groups visited in order.
+        let mut groups: Vec<Vec<Source>> = Vec::new();
+        let mut group_max = i64::MIN;
+        for src in sources {
+            if groups.is_empty() || src.min > group_max {
+                groups.push(Vec::new());
+                group_max = src.max;
+            } else {
+                group_max = group_max.max(src.max);
+            }
+            groups.last_mut().expect("group pushed above").push(src);
+        }
+        if direction == Direction::Backward {
+            groups.reverse();
+        }
+        let mut cache = None;
+        for group in groups {
+            let mut entries = Vec::new();
+            for src in &group {
+                entries.extend(self.load(stream, src, start_ns, end_ns, &mut cache)?);
+            }
+            entries.sort_by(|a, b| {
+                a.ts_ns
+                    .cmp(&b.ts_ns)
+                    .then_with(|| a.line.cmp(&b.line))
+                    .then_with(|| a.structured_metadata.cmp(&b.structured_metadata))
+            });
+            entries.dedup();
+            let keep_going = match direction {
+                Direction::Forward => entries.iter().all(|e| visit(e)),
+                Direction::Backward => entries.iter().rev().all(|e| visit(e)),
+            };
+            if !keep_going {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
