@@ -1,5 +1,32 @@
-//! Push decoding and validation (being written).
+//! Push ingestion for Balsa, matching Grafana Loki's `/loki/api/v1/push`.
+//!
+//! The pipeline, in the order a request handler calls it:
+//!
+//! 1. [`decode`] (or [`decode_legacy`] for `/api/prom/push`): Content-Encoding
+//!    (gzip, deflate, snappy-ignored), then JSON or snappy-compressed protobuf
+//!    into a [`balsa_model::PushRequest`]. Decompression is bounded.
+//! 2. [`Validator::validate`]: `service_name` discovery, label and entry checks
+//!    against [`LimitsConfig`]; keeps valid entries, groups all errors into one
+//!    400 body, merges streams with identical label sets.
+//! 3. [`RateLimiter::check`]: the per-tenant ingestion rate (429), then
+//!    optionally [`StreamRateLimiter::apply`] for the per-stream rate.
+//!
+//! Every failure is a [`PushError`], which knows its HTTP status and body.
 
+pub mod decode;
+pub mod error;
+pub mod label_parser;
 pub mod limits;
+pub mod logproto;
+pub mod rate;
+pub mod service_name;
+pub mod timefmt;
+pub mod validate;
 
+pub use decode::{DEFAULT_MAX_DECODED_BYTES, decode, decode_legacy, decode_legacy_json};
+pub use error::{ErrorKind, PushError};
+pub use label_parser::parse_labels;
 pub use limits::LimitsConfig;
+pub use rate::{RateLimiter, StreamRateLimiter};
+pub use service_name::{AGGREGATED_METRIC_LABEL, SERVICE_NAME_LABEL, UNKNOWN_SERVICE, discover_service_name};
+pub use validate::{ValidatedPush, Validator};
