@@ -1,1 +1,19 @@
-//! placeholder
+//! Balsa's HTTP facade, speaking Grafana Loki's API.
+//!
+//! Handlers decode and validate requests, call a [`Backend`] (the node's
+//! distributor and shard readers) and the query engine, and encode results as
+//! Loki's JSON. Internal errors never leak: they become a 500 or 503 with a
+//! short message, and the detail goes to the log.
+
+pub mod backend;
+pub mod error;
+pub mod ops;
+pub mod params;
+pub mod push;
+pub mod query;
+pub mod response;
+pub mod router;
+pub mod tenant;
+
+pub use backend::{Backend, BackendError, PushOutcome};
+pub use router::{router, ApiConfig, AppState};

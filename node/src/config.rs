@@ -166,10 +166,6 @@ pub enum ConfigError {
     InvalidFlagValue { flag: String, value: String, reason: String },
     #[error("unexpected argument {arg:?}: flags look like -key=value")]
     UnexpectedArgument { arg: String },
-    #[error("unknown environment variable {var}: it names no config key")]
-    UnknownEnv { var: String },
-    #[error("environment variable {var} names the section {key:?}, not a key")]
-    SectionEnv { var: String, key: String },
     #[error("invalid value {value:?} in environment variable {var}: {reason}")]
     InvalidEnvValue { var: String, value: String, reason: String },
     #[error("cannot read config file {}: {source}", path.display())]
@@ -217,6 +213,8 @@ pub struct LoadInfo {
     pub help: bool,
     /// Keys (dotted paths) set by env or flag, and by which; the flag when both.
     pub overrides: BTreeMap<String, ValueSource>,
+    /// `BALSA_*` environment variables that name no config key (logged as warnings).
+    pub ignored_env: Vec<String>,
 }
 
 // ---------------------------------------------------------------------------
@@ -379,10 +377,9 @@ impl Config {
             let Some(rest) = var.strip_prefix(ENV_PREFIX) else { continue };
             let key: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
             match lookup(schema, &key) {
-                None => return Err(ConfigError::UnknownEnv { var: var.clone() }),
-                Some(Value::Mapping(_)) => {
-                    return Err(ConfigError::SectionEnv { var: var.clone(), key: key.join(".") });
-                }
+                // Not a config key: Kubernetes, for one, sets BALSA_PORT and
+                // BALSA_SERVICE_HOST for a Service named balsa. Reported, not fatal.
+                None | Some(Value::Mapping(_)) => info.ignored_env.push(var.clone()),
                 Some(_) => env_sets.push((var, key, value)),
             }
         }

@@ -1,1 +1,34 @@
-fn main() {}
+//! `balsa`: one binary that is distributor, ingester and querier.
+
+mod config;
+mod distributor;
+mod server;
+
+use anyhow::Context;
+
+fn main() -> anyhow::Result<()> {
+    let (cfg, info) = match config::Config::load(std::env::args(), std::env::vars()) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("balsa: {e}");
+            std::process::exit(2);
+        }
+    };
+    if info.help {
+        print!("{}", config::Config::usage("balsa"));
+        return Ok(());
+    }
+    if info.version {
+        println!("balsa, version {}", env!("CARGO_PKG_VERSION"));
+        return Ok(());
+    }
+    if info.print_config_stderr {
+        eprint!("{}", cfg.to_yaml_masked());
+    }
+    server::init_tracing(&cfg);
+    for var in &info.ignored_env {
+        tracing::warn!(var = %var, "ignoring environment variable: it names no config key");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("start tokio runtime")?;
+    runtime.block_on(server::run(cfg))
+}

@@ -1,1 +1,47 @@
-//! LogQL syntax (placeholder).
+//! LogQL syntax for Balsa: a hand-written lexer and parser producing a typed
+//! AST, a printer for Loki's canonical form, and Loki-style parse errors.
+//! There is no execution code here (see `balsa-query`).
+//!
+//! # Contents
+//! - [`parse_expr`] (and [`parse_log_expr`], [`parse_sample_expr`],
+//!   [`parse_matchers`]): query text → [`Expr`], validated as Loki does
+//!   (a selector needs a matcher that does not match the empty string).
+//! - [`ast`]: the tree: [`LogExpr`] (selector + pipeline [`Stage`]s) and
+//!   [`SampleExpr`] (range/vector aggregations, binary operations, literals,
+//!   `vector()`, `label_replace()`).
+//! - `Display` on every node prints Loki's canonical `String()` form, as
+//!   served by `/loki/api/v1/format_query`.
+//! - [`Matcher`]: label matchers with compiled, anchored regexes.
+//! - [`ParseError`]: `parse error at line 1, col 5: syntax error: unexpected
+//!   IDENTIFIER`, or `parse error : <message>` for validation errors.
+//! - [`pattern`]: the `<_>`/`<name>` pattern syntax of `|>` and `| pattern`.
+//! - [`units`]: durations, byte sizes and floats, parsed and printed like Go.
+//!
+//! Parsing never panics and is bounded: inputs of [`MAX_INPUT_SIZE`] bytes
+//! or more are rejected (as in Loki) and nesting deeper than [`MAX_DEPTH`]
+//! is an error.
+//!
+//! # Known differences from Loki
+//! - Error messages name the unexpected token but not the list of expected
+//!   tokens that goyacc sometimes appends.
+//! - Regex label filters print as `name=~"re"`; Loki prints some of them
+//!   with backticks.
+//! - The experimental `variants(...) of (...)` syntax is not supported.
+//! - Regexes use the `regex` crate (RE2 syntax); `\d`, `\w`, `\s` are
+//!   Unicode-aware there, ASCII-only in Go.
+
+pub mod ast;
+pub mod error;
+mod lexer;
+pub mod matcher;
+mod parser;
+pub mod pattern;
+mod print;
+pub mod units;
+
+pub use ast::*;
+pub use error::ParseError;
+pub use matcher::{MatchOp, Matcher};
+pub use parser::{
+    MAX_DEPTH, MAX_INPUT_SIZE, parse_expr, parse_log_expr, parse_matchers, parse_sample_expr, parse_unvalidated,
+};

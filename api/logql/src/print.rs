@@ -1,0 +1,252 @@
+//! The canonical printer: `Display` for the AST, producing what Loki's
+//! `Expr.String()` produces (e.g. `vector(1)+vector(1)` prints as
+//! `(vector(1.000000) + vector(1.000000))`).
+
+use std::fmt::{self, Display, Formatter, Write};
+
+use crate::ast::*;
+use crate::units::{fmt_float_f, fmt_float_g, fmt_go_duration, fmt_humanize_bytes, fmt_prom_duration, go_quote};
+
+impl Display for Expr {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self {
+            Expr::Log(l) => l.fmt(f),
+            Expr::Sample(s) => s.fmt(f),
+        }
+    }
+}
+
+impl Display for LogExpr {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        f.write_char('{')?;
+        for (i, m) in self.matchers.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            m.fmt(f)?;
+        }
+        f.write_char('}')?;
+        for s in &self.stages {
+            f.write_char(' ')?;
+            s.fmt(f)?;
+        }
+        Ok(())
+    }
+}
+
+impl Display for LineFilterArg {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        if self.ip { write!(f, "ip({})", go_quote(&self.value)) } else { f.write_str(&go_quote(&self.value)) }
+    }
+}
+
+impl Display for LineFilter {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.op.as_str(), self.arg)?;
+        for alt in &self.or {
+            write!(f, " or {alt}")?;
+        }
+        Ok(())
+    }
+}
+
+fn write_extractions(f: &mut Formatter<'_>, params: &[LabelExtraction]) -> fmt::Result {
+    for (i, p) in params.iter().enumerate() {
+        if i > 0 {
+            f.write_char(',')?;
+        }
+        write!(f, "{}={}", p.name, go_quote(&p.expr))?;
+    }
+    Ok(())
+}
+
+fn write_named(f: &mut Formatter<'_>, items: &[NamedMatcher]) -> fmt::Result {
+    for (i, n) in items.iter().enumerate() {
+        if i > 0 {
+            f.write_char(',')?;
+        }
+        match n {
+            NamedMatcher::Name(s) => f.write_str(s)?,
+            NamedMatcher::Matcher(m) => m.fmt(f)?,
+        }
+    }
+    Ok(())
+}
+
+impl Display for Stage {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self {
+            Stage::LineFilter(l) => l.fmt(f),
+            Stage::Logfmt { strict, keep_empty, params } => {
+                if params.is_empty() {
+                    f.write_str("| logfmt")?;
+                    if *strict {
+                        f.write_str(" --strict")?;
+                    }
+                    if *keep_empty {
+                        f.write_str(" --keep-empty")?;
+                    }
+                    Ok(())
+                } else {
+                    f.write_str("| logfmt ")?;
+                    if *strict {
+                        f.write_str("--strict ")?;
+                    }
+                    if *keep_empty {
+                        f.write_str("--keep-empty ")?;
+                    }
+                    write_extractions(f, params)
+                }
+            }
+            Stage::Json { params } => {
+                if params.is_empty() {
+                    f.write_str("| json")
+                } else {
+                    f.write_str("| json ")?;
+                    write_extractions(f, params)
+                }
+            }
+            Stage::Regexp(r) => write!(f, "| regexp {}", go_quote(r)),
+            Stage::Pattern(p) => write!(f, "| pattern {}", go_quote(p)),
+            Stage::Unpack => f.write_str("| unpack"),
+            Stage::LabelFilter(l) => write!(f, "| {l}"),
+            Stage::LineFormat(t) => write!(f, "| line_format {}", go_quote(t)),
+            Stage::LabelFormat(fmts) => {
+                f.write_str("| label_format ")?;
+                for (i, l) in fmts.iter().enumerate() {
+                    if i > 0 {
+                        f.write_char(',')?;
+                    }
+                    match l {
+                        LabelFmt::Rename { dst, src } => write!(f, "{dst}={src}")?,
+                        LabelFmt::Template { dst, template } => write!(f, "{dst}={}", go_quote(template))?,
+                    }
+                }
+                Ok(())
+            }
+            Stage::Decolorize => f.write_str("| decolorize"),
+            Stage::Drop(items) => {
+                f.write_str("| drop ")?;
+                write_named(f, items)
+            }
+            Stage::Keep(items) => {
+                f.write_str("| keep ")?;
+                write_named(f, items)
+            }
+        }
+    }
+}
+
+impl Display for LabelFilter {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self {
+            LabelFilter::Matcher(m) => m.fmt(f),
+            LabelFilter::Ip { name, negate, pattern } => {
+                write!(f, "{name}{}ip({})", if *negate { "!=" } else { "=" }, go_quote(pattern))
+            }
+            LabelFilter::Number { name, op, value } => write!(f, "{name}{}{}", op.as_str(), fmt_float_f(*value)),
+            LabelFilter::Duration { name, op, value_ns } => {
+                write!(f, "{name}{}{}", op.as_str(), fmt_go_duration(*value_ns))
+            }
+            LabelFilter::Bytes { name, op, value } => write!(f, "{name}{}{}", op.as_str(), fmt_humanize_bytes(*value)),
+            LabelFilter::And(a, b) => write!(f, "( {a} , {b} )"),
+            LabelFilter::Or(a, b) => write!(f, "( {a} or {b} )"),
+        }
+    }
+}
+
+impl Display for Grouping {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        write!(f, " {} ({})", if self.without { "without" } else { "by" }, self.labels.join(","))
+    }
+}
+
+impl Display for Unwrap {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self.conv {
+            Some(c) => write!(f, " | unwrap {}({})", c.as_str(), self.label)?,
+            None => write!(f, " | unwrap {}", self.label)?,
+        }
+        for p in &self.post_filters {
+            write!(f, " | {p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Display for LogRange {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        self.selector.fmt(f)?;
+        if let Some(u) = &self.unwrap {
+            u.fmt(f)?;
+        }
+        write!(f, "[{}]", fmt_prom_duration(self.range_ns))?;
+        if self.offset_ns != 0 {
+            write!(f, " offset {}", fmt_go_duration(self.offset_ns))?;
+        }
+        Ok(())
+    }
+}
+
+impl Display for SampleExpr {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self {
+            SampleExpr::RangeAggregation(r) => {
+                write!(f, "{}(", r.op.as_str())?;
+                if let Some(p) = r.param {
+                    write!(f, "{},", fmt_float_f(p))?;
+                }
+                write!(f, "{})", r.range)?;
+                if let Some(g) = &r.grouping {
+                    g.fmt(f)?;
+                }
+                Ok(())
+            }
+            SampleExpr::VectorAggregation(v) => {
+                f.write_str(v.op.as_str())?;
+                if !v.grouping.is_singleton() {
+                    v.grouping.fmt(f)?;
+                }
+                f.write_char('(')?;
+                if v.op.takes_param() {
+                    write!(f, "{},", v.param.unwrap_or(0))?;
+                }
+                write!(f, "{})", v.inner)
+            }
+            SampleExpr::BinOp(b) => {
+                let m = &b.modifier;
+                let mut op = b.op.as_str().to_string();
+                if m.return_bool {
+                    op.push_str(" bool");
+                }
+                let mut group = match m.card {
+                    Cardinality::ManyToOne => "group_left".to_string(),
+                    Cardinality::OneToMany => "group_right".to_string(),
+                    Cardinality::OneToOne => String::new(),
+                };
+                if !m.include.is_empty() {
+                    group = format!("{group} ({})", m.include.join(","));
+                }
+                if m.on || !m.matching_labels.is_empty() {
+                    op = format!(
+                        "{op} {} ({}) {group}",
+                        if m.on { "on" } else { "ignoring" },
+                        m.matching_labels.join(",")
+                    );
+                }
+                write!(f, "({} {op} {})", b.lhs, b.rhs)
+            }
+            SampleExpr::Literal(v) => f.write_str(&fmt_float_g(*v)),
+            SampleExpr::Vector(v) => write!(f, "vector({v:.6})"),
+            SampleExpr::LabelReplace(l) => write!(
+                f,
+                "label_replace({},{},{},{},{})",
+                l.inner,
+                go_quote(&l.dst),
+                go_quote(&l.replacement),
+                go_quote(&l.src),
+                go_quote(&l.regex)
+            ),
+        }
+    }
+}

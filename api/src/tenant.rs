@@ -1,0 +1,63 @@
+//! Who a request is for: `fake` when auth is off (the header is ignored, as
+//! in Loki), else the `X-Scope-OrgID` header, required and validated.
+
+use axum::http::{HeaderMap, StatusCode};
+use balsa_model::TenantId;
+
+use crate::error::ApiError;
+
+pub const ORG_ID_HEADER: &str = "X-Scope-OrgID";
+
+/// Loki's `no org id`, followed by what to do about it.
+pub const NO_ORG_ID: &str = "no org id: this server runs with auth_enabled: true, so every request must carry the \
+X-Scope-OrgID header naming the tenant (for example: curl -H 'X-Scope-OrgID: tenant1' ...). \
+In Grafana, set it on the Loki data source under HTTP headers (Header: X-Scope-OrgID, Value: your tenant); \
+in Promtail, Alloy or Fluent Bit, set the tenant_id option of the Loki client. \
+Or set auth_enabled: false to use the single tenant 'fake'.";
+
+pub fn tenant_of(headers: &HeaderMap, auth_enabled: bool) -> Result<TenantId, ApiError> {
+    if !auth_enabled {
+        return Ok(TenantId::single());
+    }
+    let Some(raw) = headers.get(ORG_ID_HEADER) else {
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED, NO_ORG_ID));
+    };
+    let raw = raw.to_str().map_err(|_| ApiError::bad_request("X-Scope-OrgID is not valid text"))?.trim();
+    if raw.is_empty() {
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED, NO_ORG_ID));
+    }
+    if raw.contains('|') {
+        return Err(ApiError::bad_request("multiple org IDs present"));
+    }
+    TenantId::parse(raw).map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(v: Option<&str>) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        if let Some(v) = v {
+            h.insert(ORG_ID_HEADER, v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn auth_off_ignores_the_header() {
+        assert_eq!(tenant_of(&headers(Some("team-a")), false).unwrap().as_str(), "fake");
+        assert_eq!(tenant_of(&headers(None), false).unwrap().as_str(), "fake");
+    }
+
+    #[test]
+    fn auth_on_requires_and_validates_the_header() {
+        let e = tenant_of(&headers(None), true).unwrap_err();
+        assert_eq!(e.status, StatusCode::UNAUTHORIZED);
+        assert!(e.message.starts_with("no org id"));
+        assert!(e.message.contains("X-Scope-OrgID") && e.message.contains("Grafana"));
+        assert_eq!(tenant_of(&headers(Some("team-a")), true).unwrap().as_str(), "team-a");
+        assert_eq!(tenant_of(&headers(Some("a/b")), true).unwrap_err().status, StatusCode::BAD_REQUEST);
+        assert_eq!(tenant_of(&headers(Some("a|b")), true).unwrap_err().message, "multiple org IDs present");
+    }
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what building and testing balsa needs, if it is missing:
+# libclang (bindgen for librocksdb-sys), a C/C++ toolchain, and the Python
+# packages of the client tests. Safe to run again: it only installs what is absent.
+set -euo pipefail
+
+need_apt=()
+if ! ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 && ! ls /usr/lib/x86_64-linux-gnu/libclang*.so* >/dev/null 2>&1; then
+  need_apt+=(libclang-dev clang)
+fi
+command -v c++ >/dev/null 2>&1 || need_apt+=(g++)
+command -v make >/dev/null 2>&1 || need_apt+=(make)
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-pip)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "setup: installing ${need_apt[*]} with apt-get" >&2
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "setup: cargo is missing; install Rust from your distribution or rustup first" >&2
+  exit 1
+fi
+
+if [ "${BALSA_SETUP_PYTHON:-1}" = "1" ]; then
+  if ! python3 -c 'import logging_loki, pytest, requests' >/dev/null 2>&1; then
+    echo "setup: installing python test packages with pip" >&2
+    python3 -m pip install -q --disable-pip-version-check python-logging-loki pytest requests
+  fi
+fi

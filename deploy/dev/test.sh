@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Runs balsa's whole test suite: every crate's unit and integration tests
+# (which start real balsa processes), then the client-library tests in Python.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+bash deploy/dev/setup.sh
+
+cargo build -p balsa-node --bin balsa
+cargo test --workspace --no-fail-fast 2>&1 | tee target/cargo-test.log
+TEST_BALSA_BIN="$(pwd)/target/debug/balsa" python3 -m pytest -q node/tests/python

@@ -1,0 +1,94 @@
+//! The distributor: splits a validated push by shard, proposes each part to
+//! its group, and acknowledges only when every part is committed. The read
+//! side hands out shard readers after a read-index barrier.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use balsa_api::{Backend, BackendError, PushOutcome};
+use balsa_model::{shard_of, PushRequest, StreamReader, TenantId};
+use balsa_raft::{ProposeError, RaftNode};
+use balsa_storage::command::StreamEntries;
+use balsa_storage::{Push, ShardCommand};
+use futures::future::{join_all, BoxFuture};
+
+pub struct Distributor {
+    raft: Arc<RaftNode>,
+    /// Loki's out-of-order window: `max_chunk_age / 2`.
+    out_of_order_window_ns: i64,
+    unordered_writes: bool,
+}
+
+impl Distributor {
+    pub fn new(raft: Arc<RaftNode>, max_chunk_age_ns: i64, unordered_writes: bool) -> Self {
+        Self { raft, out_of_order_window_ns: max_chunk_age_ns / 2, unordered_writes }
+    }
+
+    /// Groups the request's streams by shard, as commands.
+    pub fn split(&self, tenant: &TenantId, req: &PushRequest) -> BTreeMap<u32, ShardCommand> {
+        let shards = self.raft.shard_count();
+        let mut parts: BTreeMap<u32, Push> = BTreeMap::new();
+        for stream in &req.streams {
+            if stream.entries.is_empty() {
+                continue;
+            }
+            let shard = shard_of(tenant.as_str(), &stream.labels, shards);
+            parts
+                .entry(shard)
+                .or_insert_with(|| Push {
+                    tenant: tenant.to_string(),
+                    streams: Vec::new(),
+                    out_of_order_window_ns: self.out_of_order_window_ns,
+                    unordered_writes: self.unordered_writes,
+                })
+                .streams
+                .push(StreamEntries::from(stream));
+        }
+        parts.into_iter().map(|(shard, push)| (shard, ShardCommand::push(push))).collect()
+    }
+}
+
+fn backend_error(e: ProposeError) -> BackendError {
+    match e {
+        ProposeError::Unavailable { .. } | ProposeError::NotLeader { .. } => BackendError::Unavailable(e.to_string()),
+        ProposeError::Fatal { .. } | ProposeError::NoSuchShard(_) => BackendError::Internal(e.to_string()),
+    }
+}
+
+impl Backend for Distributor {
+    fn push(&self, tenant: TenantId, req: PushRequest) -> BoxFuture<'_, Result<PushOutcome, BackendError>> {
+        Box::pin(async move {
+            let parts = self.split(&tenant, &req);
+            let results = join_all(parts.iter().map(|(shard, cmd)| self.raft.propose(*shard, cmd))).await;
+            let mut outcome = PushOutcome::default();
+            for r in results {
+                let applied = r.map_err(backend_error)?;
+                outcome.rejected.extend(applied.rejected);
+            }
+            Ok(outcome)
+        })
+    }
+
+    fn readers(&self) -> BoxFuture<'_, Result<Vec<Arc<dyn StreamReader>>, BackendError>> {
+        Box::pin(async move {
+            let shards = self.raft.shard_count();
+            let barriers = join_all((0..shards).map(|s| self.raft.read_barrier(s))).await;
+            for b in barriers {
+                b.map_err(backend_error)?;
+            }
+            Ok((0..shards)
+                .filter_map(|s| self.raft.reader(s))
+                .map(|r| Arc::new(r) as Arc<dyn StreamReader>)
+                .collect())
+        })
+    }
+
+    fn ready(&self) -> Result<(), String> {
+        if self.raft.ready() {
+            Ok(())
+        } else {
+            let waiting = self.raft.status().iter().filter(|g| g.leader.is_none()).count();
+            Err(format!("{waiting} of {} shard groups have no leader yet", self.raft.shard_count()))
+        }
+    }
+}

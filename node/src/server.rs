@@ -1,0 +1,127 @@
+//! Wiring: storage and Raft groups, the distributor, the HTTP API, metrics,
+//! and graceful shutdown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use balsa_api::{router, ApiConfig, AppState};
+use balsa_push::{RateLimiter, StreamRateLimiter, Validator};
+use balsa_raft::{RaftConfig, RaftNode};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+use crate::config::{Config, LogFormat};
+use crate::distributor::Distributor;
+
+pub fn init_tracing(cfg: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{},openraft=warn", cfg.server.log_level)));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match cfg.server.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Logfmt => builder.compact().init(),
+    }
+}
+
+fn install_metrics() -> anyhow::Result<PrometheusHandle> {
+    PrometheusBuilder::new()
+        .set_buckets(&[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
+        .context("metrics buckets")?
+        .install_recorder()
+        .context("install metrics recorder")
+}
+
+/// Runs a node until SIGTERM or SIGINT.
+pub async fn run(cfg: Config) -> anyhow::Result<()> {
+    let metrics = install_metrics()?;
+    let node_id = cfg.node_id(&crate::config::system_hostname());
+    let data_dir = cfg.common.path_prefix.clone();
+    tracing::info!(node = node_id, data_dir = %data_dir.display(), shards = cfg.cluster.shards, "starting balsa");
+    let raft = Arc::new(
+        RaftNode::open(node_id, &data_dir, cfg.cluster.shards, cfg.ingester.clone(), RaftConfig::default())
+            .await
+            .context("open shard groups")?,
+    );
+    if !raft.wait_ready(Duration::from_secs(10)).await {
+        tracing::warn!("not every shard group has a leader yet; /ready will say so");
+    }
+    let distributor = Arc::new(Distributor::new(
+        Arc::clone(&raft),
+        cfg.ingester.max_chunk_age.as_nanos_i64(),
+        cfg.limits_config.unordered_writes,
+    ));
+    let cfg_for_http = cfg.clone();
+    let state = AppState {
+        config: Arc::new(ApiConfig {
+            auth_enabled: cfg.auth_enabled,
+            max_recv_msg_size: cfg.distributor.max_recv_msg_size.as_usize(),
+            max_decompressed_size: cfg.distributor.max_decompressed_size.as_usize(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            revision: option_env!("BALSA_GIT_REVISION").unwrap_or("").to_string(),
+        }),
+        backend: distributor,
+        validator: Arc::new(Validator::new(cfg.limits_config.clone())),
+        rate_limiter: Arc::new(RateLimiter::new()),
+        stream_rate_limiter: Arc::new(StreamRateLimiter::new()),
+        metrics: Arc::new(move || metrics.render()),
+        config_yaml: Arc::new(move |mode| match mode {
+            "diffs" => cfg_for_http.diff_from_default_yaml(),
+            "defaults" => Config::defaults_yaml(),
+            _ => cfg_for_http.to_yaml_masked(),
+        }),
+        clock: balsa_api::router::system_clock(),
+    };
+    let gauges = tokio::spawn(report_gauges(Arc::clone(&raft)));
+    let addr = cfg.server.http_addr();
+    let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("listen on {addr}"))?;
+    tracing::info!(addr = %listener.local_addr()?, "http listening");
+    let grace = cfg.server.graceful_shutdown_timeout.0;
+    let serve = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal());
+    serve.await.context("http server")?;
+    tracing::info!("stopped accepting requests; finishing in-flight work");
+    gauges.abort();
+    if tokio::time::timeout(grace, raft.shutdown()).await.is_err() {
+        tracing::warn!(timeout = ?grace, "raft shutdown timed out");
+    }
+    tracing::info!("balsa stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => futures::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown signal received");
+}
+
+/// Gauges that are cheaper to sample than to maintain.
+async fn report_gauges(raft: Arc<RaftNode>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(10));
+    loop {
+        tick.tick().await;
+        let r = Arc::clone(&raft);
+        let sizes = tokio::task::spawn_blocking(move || r.db().sizes()).await.unwrap_or_default();
+        for (cf, bytes) in sizes {
+            metrics::gauge!("balsa_rocksdb_size_bytes", "cf" => cf).set(bytes as f64);
+        }
+        let status = raft.status();
+        let streams: u64 = status.iter().map(|g| g.streams).sum();
+        let chunks: u64 = status.iter().map(|g| g.chunks).sum();
+        let leaders = status.iter().filter(|g| g.leader == Some(raft.id())).count();
+        metrics::gauge!("loki_ingester_memory_streams").set(streams as f64);
+        metrics::gauge!("balsa_sealed_chunks").set(chunks as f64);
+        metrics::gauge!("balsa_shard_leaders").set(leaders as f64);
+    }
+}

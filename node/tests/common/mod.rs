@@ -1,0 +1,208 @@
+//! Starts real `balsa` processes for integration tests.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub struct Balsa {
+    pub child: Option<Child>,
+    pub data: PathBuf,
+    pub http_port: u16,
+    pub grpc_port: u16,
+    pub extra: Vec<String>,
+    pub log: PathBuf,
+}
+
+impl Balsa {
+    /// Starts a node with its data in `data` and waits for `/ready`.
+    pub fn start(data: &Path, extra: &[&str]) -> Self {
+        let mut b = Balsa {
+            child: None,
+            data: data.to_path_buf(),
+            http_port: free_port(),
+            grpc_port: free_port(),
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+            log: data.with_extension("log"),
+        };
+        b.spawn();
+        b.wait_ready(Duration::from_secs(30));
+        b
+    }
+
+    pub fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_balsa"))
+            .arg(format!("-server.http_listen_address=127.0.0.1"))
+            .arg(format!("-server.http_listen_port={}", self.http_port))
+            .arg(format!("-server.grpc_listen_port={}", self.grpc_port))
+            .arg(format!("-common.path_prefix={}", self.data.display()))
+            .args(&self.extra)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start balsa");
+        self.child = Some(child);
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.http_port, path)
+    }
+
+    pub fn wait_ready(&mut self, timeout: Duration) -> Duration {
+        let started = Instant::now();
+        let client = reqwest::blocking_client();
+        loop {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().unwrap()) {
+                panic!("balsa exited early with {status}: {}", self.log_text());
+            }
+            if let Ok(r) = client.get(self.url("/ready")).send() {
+                if r.status() == 200 {
+                    return started.elapsed();
+                }
+            }
+            if started.elapsed() > timeout {
+                panic!("balsa not ready after {timeout:?}: {}", self.log_text());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGKILL: no chance to flush anything.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+
+    /// SIGTERM, then wait for exit; returns the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut c = self.child.take().expect("running");
+        let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(s) = c.try_wait().unwrap() {
+                return s;
+            }
+            if Instant::now() > deadline {
+                c.kill().unwrap();
+                panic!("balsa did not stop on SIGTERM: {}", self.log_text());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child.as_mut().is_some_and(|c| c.try_wait().unwrap().is_none())
+    }
+}
+
+impl Drop for Balsa {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+pub mod reqwest {
+    pub use ::reqwest::*;
+
+    pub fn blocking_client() -> BlockingClient {
+        BlockingClient
+    }
+
+    /// A tiny synchronous wrapper so tests need no async runtime.
+    pub struct BlockingClient;
+
+    pub struct Req {
+        method: Method,
+        url: String,
+        headers: Vec<(String, String)>,
+        body: Option<Vec<u8>>,
+    }
+
+    pub struct Resp {
+        pub status: u16,
+        pub body: Vec<u8>,
+    }
+
+    impl Resp {
+        pub fn status(&self) -> u16 {
+            self.status
+        }
+        pub fn text(&self) -> String {
+            String::from_utf8_lossy(&self.body).into_owned()
+        }
+        pub fn json(&self) -> serde_json::Value {
+            serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not json ({e}): {}", self.text()))
+        }
+    }
+
+    impl BlockingClient {
+        pub fn get(&self, url: impl Into<String>) -> Req {
+            Req { method: Method::GET, url: url.into(), headers: vec![], body: None }
+        }
+        pub fn post(&self, url: impl Into<String>) -> Req {
+            Req { method: Method::POST, url: url.into(), headers: vec![], body: None }
+        }
+    }
+
+    impl Req {
+        pub fn header(mut self, k: &str, v: &str) -> Self {
+            self.headers.push((k.into(), v.into()));
+            self
+        }
+        pub fn body(mut self, b: impl Into<Vec<u8>>) -> Self {
+            self.body = Some(b.into());
+            self
+        }
+        pub fn send(self) -> Result<Resp> {
+            let rt = tokio_rt();
+            rt.block_on(async move {
+                let client = Client::builder().timeout(std::time::Duration::from_secs(60)).build()?;
+                let mut rb = client.request(self.method, &self.url);
+                for (k, v) in &self.headers {
+                    rb = rb.header(k.as_str(), v.as_str());
+                }
+                if let Some(b) = self.body {
+                    rb = rb.body(b);
+                }
+                let r = rb.send().await?;
+                let status = r.status().as_u16();
+                let body = r.bytes().await?.to_vec();
+                Ok(Resp { status, body })
+            })
+        }
+    }
+
+    fn tokio_rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    }
+}
+
+/// URL-encodes a query string value.
+pub fn enc(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+pub fn now_ns() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as i64
+}

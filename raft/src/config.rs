@@ -1,0 +1,41 @@
+//! Raft timing for every group of a node.
+
+use std::time::Duration;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RaftConfig {
+    pub heartbeat_interval: Duration,
+    pub election_timeout_min: Duration,
+    pub election_timeout_max: Duration,
+    /// Build a snapshot after this many applied entries since the last one.
+    pub snapshot_logs_since_last: u64,
+    /// Keep this many entries in the log behind a snapshot for slow followers.
+    pub max_in_snapshot_log_to_keep: u64,
+}
+
+impl Default for RaftConfig {
+    fn default() -> Self {
+        Self {
+            heartbeat_interval: Duration::from_millis(500),
+            election_timeout_min: Duration::from_millis(1500),
+            election_timeout_max: Duration::from_millis(3000),
+            snapshot_logs_since_last: 5000,
+            max_in_snapshot_log_to_keep: 1000,
+        }
+    }
+}
+
+impl RaftConfig {
+    pub(crate) fn to_openraft(&self) -> Result<openraft::Config, openraft::ConfigError> {
+        openraft::Config {
+            cluster_name: "balsa".to_string(),
+            heartbeat_interval: self.heartbeat_interval.as_millis() as u64,
+            election_timeout_min: self.election_timeout_min.as_millis() as u64,
+            election_timeout_max: self.election_timeout_max.as_millis() as u64,
+            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(self.snapshot_logs_since_last),
+            max_in_snapshot_log_to_keep: self.max_in_snapshot_log_to_keep,
+            ..Default::default()
+        }
+        .validate()
+    }
+}

@@ -1,0 +1,313 @@
+//! The state machine of one shard: decodes commands, lets `balsa_storage`
+//! compute the writes, and persists them in one RocksDB write batch together
+//! with the applied log id, so data and progress can never disagree.
+//!
+//! Snapshots are the shard's key range of the `sm` column family, read from a
+//! RocksDB snapshot and written to a file of length-delimited records.
+
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use balsa_storage::{keys, ApplyOutcome, Shard, ShardCommand};
+use futures::StreamExt;
+use openraft::storage::{EntryResponder, RaftStateMachine};
+use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder};
+use prost::Message;
+
+use crate::codec;
+use crate::db::{Db, CF_SM, CF_SM_META};
+use crate::types::{LogId, SnapshotMeta, StoredMembership, TypeConfig};
+
+const APPLIED: u8 = 1;
+const MEMBERSHIP: u8 = 2;
+const SNAPSHOT: u8 = 3;
+
+fn meta_key(shard: u32, tag: u8) -> [u8; 5] {
+    let mut k = [0u8; 5];
+    k[..4].copy_from_slice(&shard.to_be_bytes());
+    k[4] = tag;
+    k
+}
+
+fn io_err(context: &'static str) -> impl FnOnce(rocksdb::Error) -> io::Error {
+    move |e| io::Error::other(format!("{context}: {e}"))
+}
+
+fn storage_io(e: balsa_storage::StorageError) -> io::Error {
+    io::Error::other(e.to_string())
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> io::Result<T> + Send + 'static) -> io::Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| io::Error::other(format!("blocking task: {e}")))?
+}
+
+/// A snapshot on disk.
+#[derive(Debug)]
+pub struct SnapshotFile {
+    pub path: PathBuf,
+}
+
+/// One key-value pair of a snapshot file.
+#[derive(Clone, PartialEq, prost::Message)]
+struct SnapshotRecord {
+    #[prost(bytes = "vec", tag = "1")]
+    key: Vec<u8>,
+    #[prost(bytes = "vec", tag = "2")]
+    value: Vec<u8>,
+}
+
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+struct StoredSnapshot {
+    meta: SnapshotMeta,
+    file: String,
+}
+
+pub struct StateMachine {
+    shard: u32,
+    db: Arc<Db>,
+    storage: Arc<Shard>,
+    snapshot_dir: PathBuf,
+    applied: Option<LogId>,
+    membership: StoredMembership,
+}
+
+impl StateMachine {
+    pub fn open(shard: u32, db: Arc<Db>, storage: Arc<Shard>, snapshot_dir: PathBuf) -> io::Result<Self> {
+        std::fs::create_dir_all(&snapshot_dir)?;
+        let meta = db.cf(CF_SM_META);
+        let applied = match db.raw().get_cf(meta, meta_key(shard, APPLIED)).map_err(io_err("read applied"))? {
+            Some(b) => codec::decode(&b)?,
+            None => None,
+        };
+        let membership = match db.raw().get_cf(meta, meta_key(shard, MEMBERSHIP)).map_err(io_err("read membership"))? {
+            Some(b) => codec::decode(&b)?,
+            None => StoredMembership::default(),
+        };
+        Ok(Self { shard, db, storage, snapshot_dir, applied, membership })
+    }
+
+    fn apply_batch(
+        shard: u32,
+        db: &Arc<Db>,
+        storage: &Shard,
+        commands: Vec<Option<ShardCommand>>,
+        applied: Option<LogId>,
+        membership: Option<StoredMembership>,
+    ) -> io::Result<Vec<ApplyOutcome>> {
+        let kv = db.sm_kv();
+        let present: Vec<ShardCommand> = commands.iter().flatten().cloned().collect();
+        let mut pending = storage.apply(&kv, &present).map_err(storage_io)?;
+        let mut wb = rocksdb::WriteBatch::default();
+        kv.fill(&mut wb, std::mem::take(&mut pending.batch));
+        let meta = db.cf(CF_SM_META);
+        wb.put_cf(meta, meta_key(shard, APPLIED), codec::encode(&applied)?);
+        if let Some(m) = &membership {
+            wb.put_cf(meta, meta_key(shard, MEMBERSHIP), codec::encode(m)?);
+        }
+        db.raw().write(wb).map_err(io_err("apply"))?;
+        let mut outcomes = storage.commit(pending).into_iter();
+        Ok(commands.iter().map(|c| if c.is_some() { outcomes.next().unwrap_or_default() } else { ApplyOutcome::default() }).collect())
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotData = SnapshotFile;
+    type SnapshotBuilder = SnapshotBuilder;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), io::Error> {
+        Ok((self.applied, self.membership.clone()))
+    }
+
+    async fn apply<Strm>(&mut self, mut entries: Strm) -> Result<(), io::Error>
+    where
+        Strm: futures::Stream<Item = Result<EntryResponder<TypeConfig>, io::Error>> + Unpin + OptionalSend,
+    {
+        let mut responders = Vec::new();
+        let mut commands = Vec::new();
+        let mut last = None;
+        let mut membership = None;
+        while let Some(item) = entries.next().await {
+            let (entry, responder) = item?;
+            last = Some(entry.log_id);
+            match &entry.payload {
+                EntryPayload::Normal(cmd) => {
+                    let decoded = ShardCommand::decode(cmd.0.as_slice())
+                        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("decode command: {e}")))?;
+                    commands.push(Some(decoded));
+                }
+                EntryPayload::Membership(m) => {
+                    membership = Some(StoredMembership::new(Some(entry.log_id), m.clone()));
+                    commands.push(None);
+                }
+                EntryPayload::Blank => commands.push(None),
+            }
+            responders.push(responder);
+        }
+        if last.is_none() {
+            return Ok(());
+        }
+        let (shard, db, storage) = (self.shard, Arc::clone(&self.db), Arc::clone(&self.storage));
+        let m = membership.clone();
+        let outcomes = blocking(move || Self::apply_batch(shard, &db, &storage, commands, last, m)).await?;
+        self.applied = last;
+        if let Some(m) = membership {
+            self.membership = m;
+        }
+        for (responder, outcome) in responders.into_iter().zip(outcomes) {
+            if let Some(r) = responder {
+                r.send(outcome);
+            }
+        }
+        Ok(())
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        SnapshotBuilder { shard: self.shard, db: Arc::clone(&self.db), dir: self.snapshot_dir.clone() }
+    }
+
+    async fn install_snapshot(&mut self, meta: &SnapshotMeta, snapshot: SnapshotFile) -> Result<(), io::Error> {
+        let (shard, db, storage) = (self.shard, Arc::clone(&self.db), Arc::clone(&self.storage));
+        let meta_owned = meta.clone();
+        let dir = self.snapshot_dir.clone();
+        blocking(move || {
+            let mut wb = rocksdb::WriteBatch::default();
+            let sm = db.cf(CF_SM);
+            wb.delete_range_cf(sm, keys::shard_prefix(shard), keys::shard_end(shard));
+            let mut reader = BufReader::new(std::fs::File::open(&snapshot.path)?);
+            for_each_record(&mut reader, |rec| {
+                wb.put_cf(sm, rec.key, rec.value);
+                Ok(())
+            })?;
+            let smm = db.cf(CF_SM_META);
+            wb.put_cf(smm, meta_key(shard, APPLIED), codec::encode(&meta_owned.last_log_id)?);
+            wb.put_cf(smm, meta_key(shard, MEMBERSHIP), codec::encode(&meta_owned.last_membership)?);
+            let kept = keep_snapshot_file(&dir, &meta_owned, &snapshot.path)?;
+            let stored = StoredSnapshot { meta: meta_owned, file: kept.to_string_lossy().into_owned() };
+            wb.put_cf(smm, meta_key(shard, SNAPSHOT), codec::encode(&stored)?);
+            db.raw().write(wb).map_err(io_err("install snapshot"))?;
+            storage.reload(&db.sm_kv()).map_err(storage_io)?;
+            Ok(())
+        })
+        .await?;
+        self.applied = meta.last_log_id;
+        self.membership = meta.last_membership.clone();
+        tracing::info!(shard = self.shard, last_log_id = ?meta.last_log_id, "installed snapshot");
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<openraft::alias::SnapshotOf<TypeConfig, SnapshotFile>>, io::Error> {
+        let raw = self.db.raw().get_cf(self.db.cf(CF_SM_META), meta_key(self.shard, SNAPSHOT)).map_err(io_err("read snapshot meta"))?;
+        let Some(raw) = raw else { return Ok(None) };
+        let stored: StoredSnapshot = codec::decode(&raw)?;
+        let path = PathBuf::from(stored.file);
+        if !path.exists() {
+            return Ok(None);
+        }
+        Ok(Some(openraft::Snapshot { meta: stored.meta, snapshot: SnapshotFile { path } }))
+    }
+}
+
+fn snapshot_name(meta: &SnapshotMeta) -> String {
+    match &meta.last_log_id {
+        Some(l) => format!("{}-{}.snap", l.leader_id, l.index).replace(['/', ' ', ':'], "_"),
+        None => "empty.snap".to_string(),
+    }
+}
+
+/// Moves (or copies) a received snapshot into the shard's snapshot directory
+/// and removes older files.
+fn keep_snapshot_file(dir: &Path, meta: &SnapshotMeta, from: &Path) -> io::Result<PathBuf> {
+    let dest = dir.join(snapshot_name(meta));
+    if from != dest {
+        if std::fs::rename(from, &dest).is_err() {
+            std::fs::copy(from, &dest)?;
+        }
+    }
+    remove_other_snapshots(dir, &dest);
+    Ok(dest)
+}
+
+fn remove_other_snapshots(dir: &Path, keep: &Path) {
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p != keep && p.extension().is_some_and(|x| x == "snap" || x == "tmp") {
+                let _ = std::fs::remove_file(p);
+            }
+        }
+    }
+}
+
+fn for_each_record(r: &mut impl Read, mut f: impl FnMut(SnapshotRecord) -> io::Result<()>) -> io::Result<()> {
+    let mut len_buf = [0u8; 4];
+    loop {
+        match r.read_exact(&mut len_buf) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        let len = u32::from_be_bytes(len_buf) as usize;
+        let mut buf = vec![0u8; len];
+        r.read_exact(&mut buf)?;
+        let rec = SnapshotRecord::decode(buf.as_slice())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("snapshot record: {e}")))?;
+        f(rec)?;
+    }
+}
+
+pub struct SnapshotBuilder {
+    shard: u32,
+    db: Arc<Db>,
+    dir: PathBuf,
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
+    type SnapshotData = SnapshotFile;
+
+    async fn build_snapshot(&mut self) -> Result<openraft::alias::SnapshotOf<TypeConfig, SnapshotFile>, io::Error> {
+        let (shard, db, dir) = (self.shard, Arc::clone(&self.db), self.dir.clone());
+        blocking(move || {
+            let snap = db.raw().snapshot();
+            let smm = db.cf(CF_SM_META);
+            let applied: Option<LogId> = match snap.get_cf(smm, meta_key(shard, APPLIED)).map_err(io_err("read applied"))? {
+                Some(b) => codec::decode(&b)?,
+                None => None,
+            };
+            let membership: StoredMembership = match snap.get_cf(smm, meta_key(shard, MEMBERSHIP)).map_err(io_err("read membership"))? {
+                Some(b) => codec::decode(&b)?,
+                None => StoredMembership::default(),
+            };
+            let meta = SnapshotMeta { last_log_id: applied, last_membership: membership };
+            let tmp = dir.join(format!("{}.tmp", snapshot_name(&meta)));
+            let mut out = BufWriter::new(std::fs::File::create(&tmp)?);
+            let mut ro = rocksdb::ReadOptions::default();
+            ro.set_iterate_lower_bound(keys::shard_prefix(shard));
+            ro.set_iterate_upper_bound(keys::shard_end(shard));
+            let mut it = snap.raw_iterator_cf_opt(db.cf(CF_SM), ro);
+            it.seek_to_first();
+            let mut buf = Vec::new();
+            while it.valid() {
+                let (Some(k), Some(v)) = (it.key(), it.value()) else { break };
+                buf.clear();
+                SnapshotRecord { key: k.to_vec(), value: v.to_vec() }.encode(&mut buf).map_err(io::Error::other)?;
+                out.write_all(&(buf.len() as u32).to_be_bytes())?;
+                out.write_all(&buf)?;
+                it.next();
+            }
+            it.status().map_err(io_err("snapshot scan"))?;
+            let file = out.into_inner().map_err(|e| e.into_error())?;
+            file.sync_all()?;
+            let path = dir.join(snapshot_name(&meta));
+            std::fs::rename(&tmp, &path)?;
+            let stored = StoredSnapshot { meta: meta.clone(), file: path.to_string_lossy().into_owned() };
+            let mut wo = rocksdb::WriteOptions::default();
+            wo.set_sync(true);
+            db.raw().put_cf_opt(smm, meta_key(shard, SNAPSHOT), codec::encode(&stored)?, &wo).map_err(io_err("write snapshot meta"))?;
+            remove_other_snapshots(&dir, &path);
+            tracing::info!(shard, last_log_id = ?meta.last_log_id, "built snapshot");
+            Ok(openraft::Snapshot { meta, snapshot: SnapshotFile { path } })
+        })
+        .await
+    }
+}
