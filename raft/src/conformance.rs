@@ -24,7 +24,7 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for Roc
         let db = Db::open(&dir.path().join("db")).map_err(storage_error)?;
         // A neighbour shard with data of its own must not disturb shard 7.
         let mut neighbour = LogStore::new(6, Arc::clone(&db));
-        let vote = openraft::alias::VoteOf::<TypeConfig>::new(9, 9);
+        let vote = openraft::type_config::alias::VoteOf::<TypeConfig>::new(9, 9);
         openraft::storage::RaftLogStorage::save_vote(&mut neighbour, &vote).await.map_err(storage_error)?;
         let shard = Arc::new(Shard::open(7, IngesterConfig::default(), &db.sm_kv()).map_err(storage_error)?);
         let sm = StateMachine::open(7, Arc::clone(&db), shard, dir.path().join("snapshots")).map_err(storage_error)?;

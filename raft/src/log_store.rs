@@ -191,7 +191,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), io::Error> {
-        self.put_meta(LAST_PURGED, &Some(log_id))?;
+        self.put_meta(LAST_PURGED, &log_id)?;
         let db = Arc::clone(&self.db);
         let shard = self.shard;
         let upto = log_id.index.saturating_add(1);

@@ -58,7 +58,7 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
     async fn full_snapshot(
         &mut self,
         _vote: Vote,
-        _snapshot: openraft::alias::SnapshotOf<TypeConfig, SnapshotFile>,
+        _snapshot: openraft::type_config::alias::SnapshotOf<TypeConfig, SnapshotFile>,
         _cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
         _option: RPCOption,
     ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {

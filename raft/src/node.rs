@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use balsa_storage::{ApplyOutcome, IngesterConfig, Shard, ShardCommand, ShardReader};
+use openraft::async_runtime::WatchReceiver;
 use openraft::BasicNode;
 use prost::Message;
 
@@ -145,7 +146,7 @@ impl RaftNode {
 
     /// True when every group has a leader.
     pub fn ready(&self) -> bool {
-        self.groups.iter().all(|g| g.raft.metrics().borrow().current_leader.is_some())
+        self.groups.iter().all(|g| g.raft.metrics().borrow_watched().current_leader.is_some())
     }
 
     /// Waits up to `timeout` for [`ready`](Self::ready).
@@ -164,7 +165,7 @@ impl RaftNode {
         self.groups
             .iter()
             .map(|g| {
-                let m = g.raft.metrics().borrow().clone();
+                let m = g.raft.metrics().borrow_watched().clone();
                 let stats = g.storage.stats();
                 GroupStatus {
                     shard: g.shard,

@@ -196,7 +196,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         Ok(())
     }
 
-    async fn get_current_snapshot(&mut self) -> Result<Option<openraft::alias::SnapshotOf<TypeConfig, SnapshotFile>>, io::Error> {
+    async fn get_current_snapshot(&mut self) -> Result<Option<openraft::type_config::alias::SnapshotOf<TypeConfig, SnapshotFile>>, io::Error> {
         let raw = self.db.raw().get_cf(self.db.cf(CF_SM_META), meta_key(self.shard, SNAPSHOT)).map_err(io_err("read snapshot meta"))?;
         let Some(raw) = raw else { return Ok(None) };
         let stored: StoredSnapshot = codec::decode(&raw)?;
@@ -265,7 +265,7 @@ pub struct SnapshotBuilder {
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     type SnapshotData = SnapshotFile;
 
-    async fn build_snapshot(&mut self) -> Result<openraft::alias::SnapshotOf<TypeConfig, SnapshotFile>, io::Error> {
+    async fn build_snapshot(&mut self) -> Result<openraft::type_config::alias::SnapshotOf<TypeConfig, SnapshotFile>, io::Error> {
         let (shard, db, dir) = (self.shard, Arc::clone(&self.db), self.dir.clone());
         blocking(move || {
             let snap = db.raw().snapshot();
