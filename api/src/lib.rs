@@ -16,4 +16,4 @@ pub mod router;
 pub mod tenant;
 
 pub use backend::{Backend, BackendError, PushOutcome};
-pub use router::{router, ApiConfig, AppState};
+pub use router::{ApiConfig, AppState, router};

@@ -42,6 +42,8 @@ pub async fn config(State(state): State<AppState>, Query(q): Query<ConfigQuery>)
         "" | "diffs" | "defaults" => {
             ([("content-type", "text/plain; charset=utf-8")], (state.config_yaml)(&q.mode)).into_response()
         }
-        other => (StatusCode::BAD_REQUEST, format!("unknown value for mode query parameter: {other:?}\n")).into_response(),
+        other => {
+            (StatusCode::BAD_REQUEST, format!("unknown value for mode query parameter: {other:?}\n")).into_response()
+        }
     }
 }

@@ -2,8 +2,8 @@
 //! timestamps in RFC3339, float seconds or integer (nano)seconds, Prometheus
 //! durations, `limit`, `direction`, repeated `match[]`.
 
-use balsa_model::units::Duration;
 use balsa_model::Direction;
+use balsa_model::units::Duration;
 
 use crate::error::{ApiError, ApiResult};
 
@@ -188,7 +188,10 @@ mod tests {
         assert_eq!(p.range(now).unwrap(), (8400 * NANOS_PER_SEC, 9000 * NANOS_PER_SEC));
         assert_eq!(Params::parse(Some("limit=0"), None).limit().unwrap_err().message, "limit must be a positive value");
         assert_eq!(Params::parse(Some("direction=FORWARD"), None).direction().unwrap(), Direction::Forward);
-        assert_eq!(Params::parse(Some("direction=up"), None).direction().unwrap_err().message, "invalid direction 'up'");
+        assert_eq!(
+            Params::parse(Some("direction=up"), None).direction().unwrap_err().message,
+            "invalid direction 'up'"
+        );
         let p = Params::parse(Some("match[]=a&match[]=b"), Some(b"query=%7Ba%3D%22b%22%7D"));
         assert_eq!(p.all("match[]"), vec!["a", "b"]);
         assert_eq!(p.get("query"), Some("{a=\"b\"}"));

@@ -59,7 +59,8 @@ async fn handle(state: AppState, headers: HeaderMap, body: Bytes, legacy: bool) 
     let validated = state.validator.validate(tenant.as_str(), request, now_ns);
     let lines = validated.accepted.line_count();
     let bytes = validated.accepted.byte_count();
-    metrics::counter!("loki_distributor_bytes_received_total", "tenant" => tenant.to_string()).increment(received_bytes as u64);
+    metrics::counter!("loki_distributor_bytes_received_total", "tenant" => tenant.to_string())
+        .increment(received_bytes as u64);
     if validated.discarded_lines > 0 {
         metrics::counter!("loki_discarded_samples_total", "tenant" => tenant.to_string(), "reason" => "validation")
             .increment(validated.discarded_lines as u64);

@@ -15,7 +15,7 @@ use balsa_query::{InstantValue, LogQuery, QueryError};
 
 use crate::error::{ApiError, ApiResult};
 use crate::params::Params;
-use crate::response::{self, QueryStats, StreamOut, CATEGORIZE_LABELS, ENCODING_FLAGS_HEADER};
+use crate::response::{self, CATEGORIZE_LABELS, ENCODING_FLAGS_HEADER, QueryStats, StreamOut};
 use crate::router::AppState;
 use crate::tenant::tenant_of;
 
@@ -128,14 +128,17 @@ async fn run_range(state: AppState, headers: HeaderMap, q: Option<String>, body:
             })
             .await?;
             let stats = stats_of(result.stats, started);
-            let streams = result.streams.into_iter().map(|s| StreamOut { labels: s.labels, entries: s.entries }).collect();
+            let streams =
+                result.streams.into_iter().map(|s| StreamOut { labels: s.labels, entries: s.entries }).collect();
             Ok(json(response::streams(streams, cat, stats)))
         }
         Expr::Sample(sample) => {
             let step = p.step(start, end)?;
             let tenant = tenant.to_string();
-            let series =
-                with_readers(&state, move |readers| balsa_query::eval_range(readers, &tenant, &sample, start, end, step)).await?;
+            let series = with_readers(&state, move |readers| {
+                balsa_query::eval_range(readers, &tenant, &sample, start, end, step)
+            })
+            .await?;
             let series: Vec<response::Series> =
                 series.into_iter().map(|s| response::Series { labels: s.labels, points: s.points }).collect();
             Ok(json(response::matrix(&series, elapsed_stats(started))))
@@ -143,7 +146,12 @@ async fn run_range(state: AppState, headers: HeaderMap, q: Option<String>, body:
     }
 }
 
-pub async fn instant(State(state): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery, body: Bytes) -> Response {
+pub async fn instant(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Response {
     run_instant(state, headers, q, body).await.unwrap_or_else(IntoResponse::into_response)
 }
 

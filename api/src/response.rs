@@ -226,11 +226,7 @@ pub fn format_value(v: f64) -> String {
 /// A point's time: float unix seconds with millisecond precision.
 fn point_time(ts_ns: i64) -> serde_json::Value {
     let ms = ts_ns.div_euclid(1_000_000);
-    if ms % 1000 == 0 {
-        json!(ms / 1000)
-    } else {
-        json!(ms as f64 / 1000.0)
-    }
+    if ms % 1000 == 0 { json!(ms / 1000) } else { json!(ms as f64 / 1000.0) }
 }
 
 pub struct Sample {
@@ -268,7 +264,10 @@ pub fn scalar(ts_ns: i64, value: f64, stats: QueryStats) -> Vec<u8> {
 }
 
 fn envelope(result_type: &'static str, result: impl Serialize, stats: QueryStats) -> Vec<u8> {
-    to_vec(&Envelope { status: "success", data: Data { result_type, encoding_flags: None, result, stats: stats.to_json() } })
+    to_vec(&Envelope {
+        status: "success",
+        data: Data { result_type, encoding_flags: None, result, stats: stats.to_json() },
+    })
 }
 
 fn label_object(labels: &Labels) -> serde_json::Value {

@@ -3,11 +3,11 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
-use axum::Router;
 use balsa_push::{RateLimiter, StreamRateLimiter, Validator};
 
 use crate::backend::Backend;
@@ -74,11 +74,8 @@ pub fn router(state: AppState) -> Router {
 async fn record_request(req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().to_string();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| route_label(p.as_str()))
-        .unwrap_or_else(|| "other".to_string());
+    let route =
+        req.extensions().get::<MatchedPath>().map(|p| route_label(p.as_str())).unwrap_or_else(|| "other".to_string());
     let resp = next.run(req).await;
     metrics::histogram!(
         "loki_request_duration_seconds",

@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use balsa_api::{Backend, BackendError, PushOutcome};
-use balsa_model::{shard_of, PushRequest, StreamReader, TenantId};
+use balsa_model::{PushRequest, StreamReader, TenantId, shard_of};
 use balsa_raft::{ProposeError, RaftNode};
 use balsa_storage::command::StreamEntries;
 use balsa_storage::{Push, ShardCommand};
-use futures::future::{join_all, BoxFuture};
+use futures::future::{BoxFuture, join_all};
 
 pub struct Distributor {
     raft: Arc<RaftNode>,
@@ -76,10 +76,7 @@ impl Backend for Distributor {
             for b in barriers {
                 b.map_err(backend_error)?;
             }
-            Ok((0..shards)
-                .filter_map(|s| self.raft.reader(s))
-                .map(|r| Arc::new(r) as Arc<dyn StreamReader>)
-                .collect())
+            Ok((0..shards).filter_map(|s| self.raft.reader(s)).map(|r| Arc::new(r) as Arc<dyn StreamReader>).collect())
         })
     }
 

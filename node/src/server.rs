@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use balsa_api::{router, ApiConfig, AppState};
+use balsa_api::{ApiConfig, AppState, router};
 use balsa_push::{RateLimiter, StreamRateLimiter, Validator};
 use balsa_raft::{RaftConfig, RaftNode};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -36,7 +36,13 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let metrics = install_metrics()?;
     let node_id = cfg.node_id(&crate::config::system_hostname());
     let data_dir = cfg.common.path_prefix.clone();
-    tracing::info!(node = node_id, data_dir = %data_dir.display(), shards = cfg.cluster.shards, "starting balsa");
+    tracing::info!(
+        node = node_id,
+        data_dir = %data_dir.display(),
+        shards = cfg.cluster.shards,
+        grpc = %cfg.server.grpc_addr(),
+        "starting balsa (single node: the grpc transport between nodes is not started yet)"
+    );
     let raft = Arc::new(
         RaftNode::open(node_id, &data_dir, cfg.cluster.shards, cfg.ingester.clone(), RaftConfig::default())
             .await

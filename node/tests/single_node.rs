@@ -6,7 +6,7 @@ mod common;
 use std::io::Write;
 
 use common::reqwest::blocking_client as client;
-use common::{enc, now_ns, Balsa};
+use common::{Balsa, enc, now_ns};
 use serde_json::json;
 
 fn push_json(b: &Balsa, body: serde_json::Value) -> common::reqwest::Resp {
@@ -19,10 +19,8 @@ fn push_json(b: &Balsa, body: serde_json::Value) -> common::reqwest::Resp {
 }
 
 fn query_range(b: &Balsa, q: &str, extra: &str) -> serde_json::Value {
-    let r = client()
-        .get(b.url(&format!("/loki/api/v1/query_range?query={}&limit=1000{extra}", enc(q))))
-        .send()
-        .unwrap();
+    let r =
+        client().get(b.url(&format!("/loki/api/v1/query_range?query={}&limit=1000{extra}", enc(q)))).send().unwrap();
     assert_eq!(r.status(), 200, "{}", r.text());
     r.json()
 }
@@ -89,7 +87,10 @@ fn protobuf_snappy_push_with_structured_metadata_round_trips() {
             entries: vec![logproto::EntryAdapter {
                 timestamp: Some(logproto::Timestamp::from_nanos(ts)),
                 line: "hello from protobuf".into(),
-                structured_metadata: vec![logproto::LabelPairAdapter { name: "trace_id".into(), value: "abc123".into() }],
+                structured_metadata: vec![logproto::LabelPairAdapter {
+                    name: "trace_id".into(),
+                    value: "abc123".into(),
+                }],
                 parsed: vec![],
             }],
             hash: 0,
@@ -114,7 +115,10 @@ fn protobuf_snappy_push_with_structured_metadata_round_trips() {
     assert_eq!(v["data"]["encodingFlags"], json!(["categorize-labels"]));
     let s = &v["data"]["result"][0];
     assert_eq!(s["stream"], json!({"app": "proto", "env": "dev", "service_name": "proto"}));
-    assert_eq!(s["values"][0], json!([ts.to_string(), "hello from protobuf", {"structuredMetadata": {"trace_id": "abc123"}}]));
+    assert_eq!(
+        s["values"][0],
+        json!([ts.to_string(), "hello from protobuf", {"structuredMetadata": {"trace_id": "abc123"}}])
+    );
     // Plain form: metadata folded into the stream labels.
     let v = query_range(&b, r#"{app="proto"} |= "protobuf""#, "");
     assert_eq!(v["data"]["result"][0]["stream"]["trace_id"], "abc123");
@@ -215,7 +219,12 @@ fn auth_enabled_requires_a_tenant_and_isolates_tenants() {
     let b = Balsa::start(&dir.path().join("n"), &["-auth_enabled=true"]);
     let ts = now_ns().to_string();
     let body = json!({"streams": [{"stream": {"app": "t"}, "values": [[ts, "tenant line"]]}]}).to_string();
-    let r = client().post(b.url("/loki/api/v1/push")).header("content-type", "application/json").body(body.clone()).send().unwrap();
+    let r = client()
+        .post(b.url("/loki/api/v1/push"))
+        .header("content-type", "application/json")
+        .body(body.clone())
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 401);
     assert!(r.text().starts_with("no org id"), "{}", r.text());
     assert!(r.text().contains("X-Scope-OrgID"));
@@ -270,9 +279,17 @@ fn log_queries_filter_limit_and_order() {
     let b = Balsa::start(&dir.path().join("n"), &[]);
     let base = now_ns() - 10_000_000_000;
     let values: Vec<_> = (0..20)
-        .map(|i| json!([(base + i * 1_000_000).to_string(), format!("level={} n={i}", if i % 2 == 0 { "error" } else { "info" })]))
+        .map(|i| {
+            json!([
+                (base + i * 1_000_000).to_string(),
+                format!("level={} n={i}", if i % 2 == 0 { "error" } else { "info" })
+            ])
+        })
         .collect();
-    assert_eq!(push_json(&b, json!({"streams": [{"stream": {"namespace": "argocd"}, "values": values}]})).status(), 204);
+    assert_eq!(
+        push_json(&b, json!({"streams": [{"stream": {"namespace": "argocd"}, "values": values}]})).status(),
+        204
+    );
     let v = query_range(&b, r#"{namespace="argocd"} |= "level=error""#, "");
     assert_eq!(lines_of(&v).len(), 10);
     assert!(lines_of(&v)[0].ends_with("n=18"), "backward is newest first: {:?}", lines_of(&v));
@@ -281,7 +298,8 @@ fn log_queries_filter_limit_and_order() {
     let v = query_range(&b, r#"{namespace=~"argo.*"} |~ "n=1[0-2]$""#, "&direction=forward");
     assert_eq!(lines_of(&v), vec!["level=error n=10", "level=info n=11", "level=error n=12"]);
     // Log queries are not instant queries.
-    let r = client().get(b.url(&format!("/loki/api/v1/query?query={}", enc(r#"{namespace="argocd"}"#)))).send().unwrap();
+    let r =
+        client().get(b.url(&format!("/loki/api/v1/query?query={}", enc(r#"{namespace="argocd"}"#)))).send().unwrap();
     assert_eq!(r.status(), 400);
 }
 
@@ -303,7 +321,10 @@ fn unknown_config_key_is_an_error_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("balsa.yaml");
     std::fs::write(&cfg, "server:\n  http_listen_prot: 3100\n").unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_balsa")).arg(format!("-config.file={}", cfg.display())).output().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_balsa"))
+        .arg(format!("-config.file={}", cfg.display()))
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("server.http_listen_prot"), "{err}");

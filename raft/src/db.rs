@@ -3,13 +3,13 @@
 //! at once (group commit: one `flush_wal(sync)` per batch of waiters).
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
 use std::sync::Arc;
+use std::sync::mpsc;
 use std::time::Instant;
 
-use balsa_storage::kv::{KvRead, KvWrite, Op, WriteBatch};
 use balsa_storage::StorageError;
-use rocksdb::{ColumnFamilyDescriptor, DBCompressionType, Options, DB};
+use balsa_storage::kv::{KvRead, KvWrite, Op, WriteBatch};
+use rocksdb::{ColumnFamilyDescriptor, DB, DBCompressionType, Options};
 
 use crate::error::RaftError;
 

@@ -10,7 +10,9 @@ pub enum RaftError {
     Storage(#[from] StorageError),
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
-    #[error("this data directory was created with {recorded} shards, but cluster.shards is {configured}; the shard count cannot change")]
+    #[error(
+        "this data directory was created with {recorded} shards, but cluster.shards is {configured}; the shard count cannot change"
+    )]
     ShardCountMismatch { recorded: u32, configured: u32 },
     #[error("raft: {0}")]
     Raft(String),

@@ -13,7 +13,7 @@ use openraft::storage::{IOFlushed, LogState, RaftLogStorage};
 use openraft::{OptionalSend, RaftLogReader};
 
 use crate::codec;
-use crate::db::{Db, CF_LOG, CF_RAFT_META};
+use crate::db::{CF_LOG, CF_RAFT_META, Db};
 use crate::types::{Entry, LogId, TypeConfig, Vote};
 
 const VOTE: u8 = 1;
@@ -55,13 +55,20 @@ impl LogStore {
     }
 
     fn get_meta<T: serde::de::DeserializeOwned>(&self, tag: u8) -> io::Result<Option<T>> {
-        let raw = self.db.raw().get_cf(self.db.cf(CF_RAFT_META), meta_key(self.shard, tag)).map_err(io_err("read raft meta"))?;
+        let raw = self
+            .db
+            .raw()
+            .get_cf(self.db.cf(CF_RAFT_META), meta_key(self.shard, tag))
+            .map_err(io_err("read raft meta"))?;
         raw.map(|b| codec::decode(&b)).transpose()
     }
 
     fn put_meta<T: serde::Serialize>(&self, tag: u8, v: &T) -> io::Result<()> {
         let bytes = codec::encode(v)?;
-        self.db.raw().put_cf(self.db.cf(CF_RAFT_META), meta_key(self.shard, tag), bytes).map_err(io_err("write raft meta"))
+        self.db
+            .raw()
+            .put_cf(self.db.cf(CF_RAFT_META), meta_key(self.shard, tag), bytes)
+            .map_err(io_err("write raft meta"))
     }
 
     fn read_range(&self, start: u64, end: u64) -> io::Result<Vec<Entry>> {
@@ -196,7 +203,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let shard = self.shard;
         let upto = log_id.index.saturating_add(1);
         blocking(move || {
-            db.raw().delete_range_cf(db.cf(CF_LOG), log_key(shard, 0), log_key(shard, upto)).map_err(io_err("purge log"))
+            db.raw()
+                .delete_range_cf(db.cf(CF_LOG), log_key(shard, 0), log_key(shard, upto))
+                .map_err(io_err("purge log"))
         })
         .await
     }

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use balsa_storage::{ApplyOutcome, IngesterConfig, Shard, ShardCommand, ShardReader};
-use openraft::async_runtime::WatchReceiver;
 use openraft::BasicNode;
+use openraft::async_runtime::WatchReceiver;
 use prost::Message;
 
 use crate::config::RaftConfig;
@@ -60,7 +60,9 @@ impl RaftNode {
         let db = Db::open(&data_dir.join("db"))?;
         match db.get_node_meta(SHARD_COUNT_KEY)? {
             Some(raw) => {
-                let recorded = u32::from_be_bytes(raw.as_slice().try_into().map_err(|_| RaftError::Raft("corrupt shard count".into()))?);
+                let recorded = u32::from_be_bytes(
+                    raw.as_slice().try_into().map_err(|_| RaftError::Raft("corrupt shard count".into()))?,
+                );
                 if recorded != shards {
                     return Err(RaftError::ShardCountMismatch { recorded, configured: shards });
                 }
@@ -74,9 +76,16 @@ impl RaftNode {
         for shard in 0..shards {
             let kv = db.sm_kv();
             let storage = Arc::new(Shard::open(shard, ingester.clone(), &kv)?);
-            let sm = StateMachine::open(shard, Arc::clone(&db), Arc::clone(&storage), snapshots.join(format!("shard-{shard}")))?;
+            let sm = StateMachine::open(
+                shard,
+                Arc::clone(&db),
+                Arc::clone(&storage),
+                snapshots.join(format!("shard-{shard}")),
+            )?;
             let log = LogStore::new(shard, Arc::clone(&db));
-            let raft = Raft::new(id, Arc::clone(&config), Network, log, sm).await.map_err(|e| RaftError::Raft(e.to_string()))?;
+            let raft = Raft::new(id, Arc::clone(&config), Network, log, sm)
+                .await
+                .map_err(|e| RaftError::Raft(e.to_string()))?;
             groups.push(Group { shard, raft, storage });
         }
         let node = Self { id, db, groups };
@@ -91,7 +100,10 @@ impl RaftNode {
                 continue;
             }
             let members = BTreeMap::from([(self.id, BasicNode::new(String::new()))]);
-            g.raft.initialize(members).await.map_err(|e| RaftError::Raft(format!("initialize shard {}: {e}", g.shard)))?;
+            g.raft
+                .initialize(members)
+                .await
+                .map_err(|e| RaftError::Raft(format!("initialize shard {}: {e}", g.shard)))?;
         }
         Ok(())
     }
@@ -193,10 +205,18 @@ impl RaftNode {
     }
 }
 
-fn classify(shard: u32, e: openraft::errors::RaftError<crate::types::TypeConfig, openraft::errors::ClientWriteError<crate::types::TypeConfig>>) -> ProposeError {
+fn classify(
+    shard: u32,
+    e: openraft::errors::RaftError<
+        crate::types::TypeConfig,
+        openraft::errors::ClientWriteError<crate::types::TypeConfig>,
+    >,
+) -> ProposeError {
     use openraft::errors::{ClientWriteError, RaftError as OpenraftError};
     match e {
-        OpenraftError::APIError(ClientWriteError::ForwardToLeader(f)) => ProposeError::NotLeader { shard, leader: f.leader_id },
+        OpenraftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
+            ProposeError::NotLeader { shard, leader: f.leader_id }
+        }
         OpenraftError::APIError(other) => ProposeError::Unavailable { shard, reason: other.to_string() },
         OpenraftError::Fatal(f) => ProposeError::Fatal { shard, reason: f.to_string() },
     }

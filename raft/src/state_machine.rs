@@ -9,14 +9,14 @@ use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use balsa_storage::{keys, ApplyOutcome, Shard, ShardCommand};
+use balsa_storage::{ApplyOutcome, Shard, ShardCommand, keys};
 use futures::StreamExt;
 use openraft::storage::{EntryResponder, RaftStateMachine};
 use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder};
 use prost::Message;
 
 use crate::codec;
-use crate::db::{Db, CF_SM, CF_SM_META};
+use crate::db::{CF_SM, CF_SM_META, Db};
 use crate::types::{LogId, SnapshotMeta, StoredMembership, TypeConfig};
 
 const APPLIED: u8 = 1;
@@ -107,7 +107,10 @@ impl StateMachine {
         }
         db.raw().write(wb).map_err(io_err("apply"))?;
         let mut outcomes = storage.commit(pending).into_iter();
-        Ok(commands.iter().map(|c| if c.is_some() { outcomes.next().unwrap_or_default() } else { ApplyOutcome::default() }).collect())
+        Ok(commands
+            .iter()
+            .map(|c| if c.is_some() { outcomes.next().unwrap_or_default() } else { ApplyOutcome::default() })
+            .collect())
     }
 }
 
@@ -196,8 +199,14 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         Ok(())
     }
 
-    async fn get_current_snapshot(&mut self) -> Result<Option<openraft::type_config::alias::SnapshotOf<TypeConfig, SnapshotFile>>, io::Error> {
-        let raw = self.db.raw().get_cf(self.db.cf(CF_SM_META), meta_key(self.shard, SNAPSHOT)).map_err(io_err("read snapshot meta"))?;
+    async fn get_current_snapshot(
+        &mut self,
+    ) -> Result<Option<openraft::type_config::alias::SnapshotOf<TypeConfig, SnapshotFile>>, io::Error> {
+        let raw = self
+            .db
+            .raw()
+            .get_cf(self.db.cf(CF_SM_META), meta_key(self.shard, SNAPSHOT))
+            .map_err(io_err("read snapshot meta"))?;
         let Some(raw) = raw else { return Ok(None) };
         let stored: StoredSnapshot = codec::decode(&raw)?;
         let path = PathBuf::from(stored.file);
@@ -265,19 +274,23 @@ pub struct SnapshotBuilder {
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     type SnapshotData = SnapshotFile;
 
-    async fn build_snapshot(&mut self) -> Result<openraft::type_config::alias::SnapshotOf<TypeConfig, SnapshotFile>, io::Error> {
+    async fn build_snapshot(
+        &mut self,
+    ) -> Result<openraft::type_config::alias::SnapshotOf<TypeConfig, SnapshotFile>, io::Error> {
         let (shard, db, dir) = (self.shard, Arc::clone(&self.db), self.dir.clone());
         blocking(move || {
             let snap = db.raw().snapshot();
             let smm = db.cf(CF_SM_META);
-            let applied: Option<LogId> = match snap.get_cf(smm, meta_key(shard, APPLIED)).map_err(io_err("read applied"))? {
-                Some(b) => codec::decode(&b)?,
-                None => None,
-            };
-            let membership: StoredMembership = match snap.get_cf(smm, meta_key(shard, MEMBERSHIP)).map_err(io_err("read membership"))? {
-                Some(b) => codec::decode(&b)?,
-                None => StoredMembership::default(),
-            };
+            let applied: Option<LogId> =
+                match snap.get_cf(smm, meta_key(shard, APPLIED)).map_err(io_err("read applied"))? {
+                    Some(b) => codec::decode(&b)?,
+                    None => None,
+                };
+            let membership: StoredMembership =
+                match snap.get_cf(smm, meta_key(shard, MEMBERSHIP)).map_err(io_err("read membership"))? {
+                    Some(b) => codec::decode(&b)?,
+                    None => StoredMembership::default(),
+                };
             let meta = SnapshotMeta { last_log_id: applied, last_membership: membership };
             let tmp = dir.join(format!("{}.tmp", snapshot_name(&meta)));
             let mut out = BufWriter::new(std::fs::File::create(&tmp)?);
@@ -303,7 +316,9 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             let stored = StoredSnapshot { meta: meta.clone(), file: path.to_string_lossy().into_owned() };
             let mut wo = rocksdb::WriteOptions::default();
             wo.set_sync(true);
-            db.raw().put_cf_opt(smm, meta_key(shard, SNAPSHOT), codec::encode(&stored)?, &wo).map_err(io_err("write snapshot meta"))?;
+            db.raw()
+                .put_cf_opt(smm, meta_key(shard, SNAPSHOT), codec::encode(&stored)?, &wo)
+                .map_err(io_err("write snapshot meta"))?;
             remove_other_snapshots(&dir, &path);
             tracing::info!(shard, last_log_id = ?meta.last_log_id, "built snapshot");
             Ok(openraft::Snapshot { meta, snapshot: SnapshotFile { path } })

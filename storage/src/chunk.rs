@@ -95,9 +95,8 @@ pub fn decode_block(data: &[u8], block: &BlockMeta) -> Result<Vec<Entry>> {
     if declared as u64 != block.uncompressed {
         return Err(StorageError::corrupt("block length mismatch"));
     }
-    let plain = snap::raw::Decoder::new()
-        .decompress_vec(raw)
-        .map_err(|e| StorageError::corrupt(format!("snappy: {e}")))?;
+    let plain =
+        snap::raw::Decoder::new().decompress_vec(raw).map_err(|e| StorageError::corrupt(format!("snappy: {e}")))?;
     let mut out = Vec::with_capacity(block.entries as usize);
     let mut pos = 0;
     while pos < plain.len() {
@@ -115,7 +114,8 @@ mod tests {
 
     #[test]
     fn blocks_cover_all_entries_with_bounds() {
-        let entries: Vec<Entry> = (0..1000).map(|i| Entry::new(i * 10, format!("line {i} {}", "x".repeat(50)))).collect();
+        let entries: Vec<Entry> =
+            (0..1000).map(|i| Entry::new(i * 10, format!("line {i} {}", "x".repeat(50)))).collect();
         let (meta, data) = encode(&entries, 4096);
         assert!(meta.blocks.len() > 5, "small block size must cut several blocks");
         assert_eq!(meta.entries, 1000);

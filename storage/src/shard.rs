@@ -12,11 +12,11 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
-use balsa_model::{Direction, Entry, LabelPair, Labels, ReadError, StreamId, StreamRef, StreamReader};
+use balsa_model::{Direction, Entry, LabelPair, Labels, ReadError, StreamId, StreamReader, StreamRef};
 
 use crate::chunk::{self, ChunkMeta};
 use crate::codec::{decode_entry, encode_entry, entry_hash};
-use crate::command::{shard_command, ApplyOutcome, Pair, Push, ShardCommand};
+use crate::command::{ApplyOutcome, Pair, Push, ShardCommand, shard_command};
 use crate::config::IngesterConfig;
 use crate::error::{Result, StorageError};
 use crate::keys;
@@ -350,7 +350,13 @@ impl ApplyWork<'_> {
         r.head_entries = 0;
         r.head_first_ts = i64::MAX;
         r.head_last_ts = i64::MIN;
-        tracing::debug!(shard = shard_id, stream = id, entries = meta.entries, blocks = meta.blocks.len(), "sealed chunk");
+        tracing::debug!(
+            shard = shard_id,
+            stream = id,
+            entries = meta.entries,
+            blocks = meta.blocks.len(),
+            "sealed chunk"
+        );
         Ok(())
     }
 }
@@ -365,10 +371,7 @@ fn out_of_order_message(tenant: &str, labels: &Labels, rejected: &[(i64, i64)], 
             format_go_time(*floor)
         ));
     }
-    msg.push_str(&format!(
-        "user '{tenant}', total ignored: {} out of {total} for stream: {labels}",
-        rejected.len()
-    ));
+    msg.push_str(&format!("user '{tenant}', total ignored: {} out of {total} for stream: {labels}", rejected.len()));
     msg
 }
 
@@ -435,7 +438,14 @@ impl ShardReader {
         Ok(sources)
     }
 
-    fn load(&self, id: StreamId, src: &Source, start: i64, end: i64, cache: &mut Option<(Vec<u8>, Vec<u8>)>) -> Result<Vec<Entry>> {
+    fn load(
+        &self,
+        id: StreamId,
+        src: &Source,
+        start: i64,
+        end: i64,
+        cache: &mut Option<(Vec<u8>, Vec<u8>)>,
+    ) -> Result<Vec<Entry>> {
         let mut out = Vec::new();
         match &src.block {
             Some((data_key, block)) => {

@@ -48,7 +48,13 @@ pub fn kv_conformance<K: KvWrite>(make: impl Fn() -> K) {
     );
     assert_eq!(
         keys(collect(&kv, b"\x00", b"\xff\xff\xff", true)),
-        vec![b"\xff\xff".to_vec(), b"\x01".to_vec(), b"\x00\x02\x00".to_vec(), b"\x00\x02".to_vec(), b"\x00\x01".to_vec()],
+        vec![
+            b"\xff\xff".to_vec(),
+            b"\x01".to_vec(),
+            b"\x00\x02\x00".to_vec(),
+            b"\x00\x02".to_vec(),
+            b"\x00\x01".to_vec()
+        ],
         "reverse scan is descending"
     );
     assert!(collect(&kv, b"\x01", b"\x01", false).is_empty(), "empty range yields nothing");

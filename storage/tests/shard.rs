@@ -33,7 +33,14 @@ fn apply(shard: &Shard, kv: &MemKv, cmds: &[ShardCommand]) -> Vec<balsa_storage:
     shard.commit(pending)
 }
 
-fn read_all(shard: &Arc<Shard>, kv: &Arc<MemKv>, tenant: &str, start: i64, end: i64, dir: Direction) -> Vec<(String, i64, String)> {
+fn read_all(
+    shard: &Arc<Shard>,
+    kv: &Arc<MemKv>,
+    tenant: &str,
+    start: i64,
+    end: i64,
+    dir: Direction,
+) -> Vec<(String, i64, String)> {
     let reader = shard.reader(kv.clone());
     let mut streams = reader.streams(tenant, start, end, &mut |_| true).unwrap();
     streams.sort_by(|a, b| a.labels.cmp(&b.labels));
@@ -106,7 +113,11 @@ fn out_of_order_window_rejects_with_loki_message() {
     let kv = Arc::new(MemKv::new());
     let shard = Arc::new(Shard::open(0, IngesterConfig::default(), kv.as_ref()).unwrap());
     let l = Labels::from_pairs([("job", "x")]);
-    let out = apply(&shard, &kv, &[push("fake", &l, &[(10 * HOUR, "new"), (10 * HOUR - HOUR / 2, "ok late"), (8 * HOUR, "too old")])]);
+    let out = apply(
+        &shard,
+        &kv,
+        &[push("fake", &l, &[(10 * HOUR, "new"), (10 * HOUR - HOUR / 2, "ok late"), (8 * HOUR, "too old")])],
+    );
     assert_eq!(out[0].accepted, 2);
     assert_eq!(out[0].rejected.len(), 1);
     let msg = &out[0].rejected[0];

@@ -19,12 +19,7 @@ impl Entry {
 
     /// Bytes counted against limits and metrics: the line plus metadata.
     pub fn size(&self) -> usize {
-        self.line.len()
-            + self
-                .structured_metadata
-                .iter()
-                .map(|p| p.name.len() + p.value.len())
-                .sum::<usize>()
+        self.line.len() + self.structured_metadata.iter().map(|p| p.name.len() + p.value.len()).sum::<usize>()
     }
 }
 

@@ -22,19 +22,11 @@ impl Labels {
     }
 
     pub fn from_pairs<N: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (N, V)>) -> Self {
-        Self::new(
-            pairs
-                .into_iter()
-                .map(|(n, v)| LabelPair { name: n.into(), value: v.into() })
-                .collect(),
-        )
+        Self::new(pairs.into_iter().map(|(n, v)| LabelPair { name: n.into(), value: v.into() }).collect())
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .binary_search_by(|p| p.name.as_str().cmp(name))
-            .ok()
-            .map(|i| self.0[i].value.as_str())
+        self.0.binary_search_by(|p| p.name.as_str().cmp(name)).ok().map(|i| self.0[i].value.as_str())
     }
 
     /// Sets `name` to `value`, replacing an existing value.
@@ -46,10 +38,7 @@ impl Labels {
     }
 
     pub fn remove(&mut self, name: &str) -> Option<String> {
-        self.0
-            .binary_search_by(|p| p.name.as_str().cmp(name))
-            .ok()
-            .map(|i| self.0.remove(i).value)
+        self.0.binary_search_by(|p| p.name.as_str().cmp(name)).ok().map(|i| self.0.remove(i).value)
     }
 
     pub fn iter(&self) -> impl ExactSizeIterator<Item = &LabelPair> {

@@ -11,7 +11,7 @@ pub mod units;
 
 pub use entry::{Entry, PushRequest, StreamPush};
 pub use labels::{LabelPair, Labels};
-pub use read::{Direction, MemStreams, ReadError, StreamRef, StreamReader};
+pub use read::{Direction, MemStreams, ReadError, StreamReader, StreamRef};
 pub use tenant::{TenantId, TenantIdError};
 
 /// Identifies a stream within a tenant: a 64-bit fingerprint of the tenant and
@@ -43,10 +43,6 @@ mod tests {
         let b = shard_of("fake", &Labels::from_pairs([("app", "x"), ("job", "test")]), 16);
         assert_eq!(a, b, "label order must not change the shard");
         assert!(a < 16);
-        assert_ne!(
-            stream_id("fake", &labels),
-            stream_id("other", &labels),
-            "tenants must not share streams"
-        );
+        assert_ne!(stream_id("fake", &labels), stream_id("other", &labels), "tenants must not share streams");
     }
 }

@@ -91,9 +91,7 @@ impl StreamReader for MemStreams {
         Ok(self
             .streams
             .iter()
-            .filter(|(t, _, e)| {
-                t == tenant && e.iter().any(|e| e.ts_ns >= start_ns && e.ts_ns <= end_ns)
-            })
+            .filter(|(t, _, e)| t == tenant && e.iter().any(|e| e.ts_ns >= start_ns && e.ts_ns <= end_ns))
             .filter(|(_, s, _)| select(&s.labels))
             .map(|(_, s, _)| s.clone())
             .collect())

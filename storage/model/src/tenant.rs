@@ -68,10 +68,7 @@ mod tests {
         assert!(TenantId::parse("a(b)*'!").is_ok());
         assert_eq!(TenantId::parse(""), Err(TenantIdError::Empty));
         assert_eq!(TenantId::parse(".."), Err(TenantIdError::Unsafe));
-        assert_eq!(
-            TenantId::parse("a/b"),
-            Err(TenantIdError::UnsupportedCharacter("a/b".into(), '/'))
-        );
+        assert_eq!(TenantId::parse("a/b"), Err(TenantIdError::UnsupportedCharacter("a/b".into(), '/')));
         assert_eq!(TenantId::parse(&"x".repeat(151)), Err(TenantIdError::TooLong));
         assert_eq!(
             TenantIdError::UnsupportedCharacter("a/b".into(), '/').to_string(),
