@@ -345,3 +345,103 @@ fn shard_count_cannot_change_for_a_data_directory() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("shard"), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn operations_endpoints_report_metrics_config_and_build() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = Balsa::start(&dir.path().join("n"), &["-limits_config.max_line_size=128KB"]);
+    let ts = now_ns().to_string();
+    assert_eq!(push_json(&b, json!({"streams": [{"stream": {"app": "m"}, "values": [[ts, "counted"]]}]})).status(), 204);
+    let r = client().get(b.url("/ready")).send().unwrap();
+    assert_eq!((r.status(), r.text().trim().to_string()), (200, "ready".to_string()));
+
+    let metrics = client().get(b.url("/metrics")).send().unwrap().text();
+    for needle in [
+        "loki_distributor_lines_received_total{tenant=\"fake\"} 1",
+        "loki_distributor_bytes_received_total{tenant=\"fake\"}",
+        "loki_request_duration_seconds_bucket{method=\"POST\",route=\"loki_api_v1_push\",status_code=\"204\"",
+        "balsa_raft_commit_seconds_bucket",
+        "balsa_wal_fsync_seconds_bucket",
+        "balsa_rocksdb_size_bytes{cf=\"raft_log\"}",
+    ] {
+        assert!(metrics.contains(needle), "/metrics lacks {needle}:\n{metrics}");
+    }
+
+    let config = client().get(b.url("/config")).send().unwrap().text();
+    assert!(config.contains("max_line_size: 128KB"), "{config}");
+    assert!(config.contains("http_listen_port"), "{config}");
+    let diffs = client().get(b.url("/config?mode=diffs")).send().unwrap().text();
+    assert!(diffs.contains("max_line_size: 128KB") && !diffs.contains("chunk_target_size"), "{diffs}");
+    assert_eq!(client().get(b.url("/config?mode=nope")).send().unwrap().status(), 400);
+
+    let info = client().get(b.url("/loki/api/v1/status/buildinfo")).send().unwrap().json();
+    assert_eq!(info["version"], env!("CARGO_PKG_VERSION"));
+    for key in ["revision", "branch", "buildUser", "buildDate", "goVersion"] {
+        assert!(info.get(key).is_some(), "buildinfo lacks {key}");
+    }
+}
+
+#[test]
+fn queries_accept_post_forms_since_and_legacy_push() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = Balsa::start(&dir.path().join("n"), &[]);
+    let now = now_ns();
+    let two_hours_ago = now - 2 * 3600 * 1_000_000_000i64;
+    let r = push_json(
+        &b,
+        json!({"streams": [{"stream": {"app": "form"}, "values": [[two_hours_ago.to_string(), "old"], [now.to_string(), "new"]]}]}),
+    );
+    assert_eq!(r.status(), 204, "{}", r.text());
+    // Legacy /api/prom/push JSON with an RFC3339 timestamp.
+    let rfc = chrono_like_rfc3339(now - 1_000_000);
+    let legacy = json!({"streams": [{"labels": "{app=\"form\"}", "entries": [{"ts": rfc, "line": "legacy"}]}]});
+    let r = client()
+        .post(b.url("/api/prom/push"))
+        .header("content-type", "application/json")
+        .body(legacy.to_string())
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 204, "{}", r.text());
+    // POST form body, default range (1h): the two recent lines.
+    let r = client()
+        .post(b.url("/loki/api/v1/query_range"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("query={}&direction=forward", enc(r#"{app="form"}"#)))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text());
+    assert_eq!(lines_of(&r.json()), vec!["legacy", "new"]);
+    // since=3h reaches the old line; RFC3339 start works too.
+    assert_eq!(lines_of(&query_range(&b, r#"{app="form"}"#, "&since=3h&direction=forward")), vec!["old", "legacy", "new"]);
+    let start = chrono_like_rfc3339(two_hours_ago - 1_000_000_000);
+    assert_eq!(lines_of(&query_range(&b, r#"{app="form"}"#, &format!("&start={}", enc(&start)))).len(), 3);
+    // Float seconds.
+    let secs = format!("{:.3}", (two_hours_ago - 1_000_000_000) as f64 / 1e9);
+    assert_eq!(lines_of(&query_range(&b, r#"{app="form"}"#, &format!("&start={secs}"))).len(), 3);
+    // Limits and directions are checked like Loki.
+    let r = client().get(b.url(&format!("/loki/api/v1/query_range?query={}&limit=6000", enc(r#"{app="form"}"#)))).send().unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().contains("max entries limit per query exceeded"), "{}", r.text());
+    let r = client().get(b.url(&format!("/loki/api/v1/query_range?query={}&direction=up", enc(r#"{app="form"}"#)))).send().unwrap();
+    assert_eq!((r.status(), r.text().trim().to_string()), (400, "invalid direction 'up'".to_string()));
+}
+
+/// RFC3339 with nanoseconds, UTC, without pulling a date crate into tests.
+fn chrono_like_rfc3339(ns: i64) -> String {
+    let secs = ns.div_euclid(1_000_000_000);
+    let nanos = ns.rem_euclid(1_000_000_000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
