@@ -351,7 +351,10 @@ fn operations_endpoints_report_metrics_config_and_build() {
     let dir = tempfile::tempdir().unwrap();
     let b = Balsa::start(&dir.path().join("n"), &["-limits_config.max_line_size=128KB"]);
     let ts = now_ns().to_string();
-    assert_eq!(push_json(&b, json!({"streams": [{"stream": {"app": "m"}, "values": [[ts, "counted"]]}]})).status(), 204);
+    assert_eq!(
+        push_json(&b, json!({"streams": [{"stream": {"app": "m"}, "values": [[ts, "counted"]]}]})).status(),
+        204
+    );
     let r = client().get(b.url("/ready")).send().unwrap();
     assert_eq!((r.status(), r.text().trim().to_string()), (200, "ready".to_string()));
 
@@ -412,17 +415,26 @@ fn queries_accept_post_forms_since_and_legacy_push() {
     assert_eq!(r.status(), 200, "{}", r.text());
     assert_eq!(lines_of(&r.json()), vec!["legacy", "new"]);
     // since=3h reaches the old line; RFC3339 start works too.
-    assert_eq!(lines_of(&query_range(&b, r#"{app="form"}"#, "&since=3h&direction=forward")), vec!["old", "legacy", "new"]);
+    assert_eq!(
+        lines_of(&query_range(&b, r#"{app="form"}"#, "&since=3h&direction=forward")),
+        vec!["old", "legacy", "new"]
+    );
     let start = chrono_like_rfc3339(two_hours_ago - 1_000_000_000);
     assert_eq!(lines_of(&query_range(&b, r#"{app="form"}"#, &format!("&start={}", enc(&start)))).len(), 3);
     // Float seconds.
     let secs = format!("{:.3}", (two_hours_ago - 1_000_000_000) as f64 / 1e9);
     assert_eq!(lines_of(&query_range(&b, r#"{app="form"}"#, &format!("&start={secs}"))).len(), 3);
     // Limits and directions are checked like Loki.
-    let r = client().get(b.url(&format!("/loki/api/v1/query_range?query={}&limit=6000", enc(r#"{app="form"}"#)))).send().unwrap();
+    let r = client()
+        .get(b.url(&format!("/loki/api/v1/query_range?query={}&limit=6000", enc(r#"{app="form"}"#))))
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 400);
     assert!(r.text().contains("max entries limit per query exceeded"), "{}", r.text());
-    let r = client().get(b.url(&format!("/loki/api/v1/query_range?query={}&direction=up", enc(r#"{app="form"}"#)))).send().unwrap();
+    let r = client()
+        .get(b.url(&format!("/loki/api/v1/query_range?query={}&direction=up", enc(r#"{app="form"}"#))))
+        .send()
+        .unwrap();
     assert_eq!((r.status(), r.text().trim().to_string()), (400, "invalid direction 'up'".to_string()));
 }
 

@@ -58,9 +58,14 @@ struct StreamState {
     record: StreamRecord,
 }
 
+/// Stream ids by (tenant, label name, label value): narrows selectors with
+/// `=` matchers before their predicate runs.
+type Postings = HashMap<(String, String, String), Vec<StreamId>>;
+
 #[derive(Default, Debug)]
 struct ShardState {
     streams: HashMap<StreamId, StreamState>,
+    postings: Postings,
     /// Newest entry time applied to this shard: the only clock apply uses.
     clock_ns: i64,
     last_idle_check_ns: i64,
@@ -127,8 +132,13 @@ impl Shard {
         if let Some(e) = err {
             return Err(e);
         }
+        let mut postings = Postings::new();
+        for (id, st) in &streams {
+            index_stream(&mut postings, *id, st);
+        }
         let mut state = self.state.write().expect("shard state lock");
         state.streams = streams;
+        state.postings = postings;
         state.clock_ns = if clock_ns == i64::MIN { 0 } else { clock_ns };
         state.last_idle_check_ns = state.clock_ns;
         Ok(())
@@ -189,10 +199,15 @@ impl Shard {
         for (id, st) in pending.streams {
             match st {
                 Some(st) => {
+                    if !state.streams.contains_key(&id) {
+                        index_stream(&mut state.postings, id, &st);
+                    }
                     state.streams.insert(id, st);
                 }
                 None => {
-                    state.streams.remove(&id);
+                    if let Some(old) = state.streams.remove(&id) {
+                        unindex_stream(&mut state.postings, id, &old);
+                    }
                 }
             }
         }
@@ -204,6 +219,24 @@ impl Shard {
     /// A reader over this shard's data in `kv`.
     pub fn reader(self: &Arc<Self>, kv: Arc<dyn KvRead>) -> ShardReader {
         ShardReader { shard: Arc::clone(self), kv }
+    }
+}
+
+fn index_stream(postings: &mut Postings, id: StreamId, st: &StreamState) {
+    for p in st.labels.iter() {
+        postings.entry((st.record.tenant.clone(), p.name.clone(), p.value.clone())).or_default().push(id);
+    }
+}
+
+fn unindex_stream(postings: &mut Postings, id: StreamId, st: &StreamState) {
+    for p in st.labels.iter() {
+        let key = (st.record.tenant.clone(), p.name.clone(), p.value.clone());
+        if let Some(ids) = postings.get_mut(&key) {
+            ids.retain(|x| *x != id);
+            if ids.is_empty() {
+                postings.remove(&key);
+            }
+        }
     }
 }
 
@@ -494,6 +527,40 @@ impl StreamReader for ShardReader {
             .streams
             .iter()
             .filter(|(_, st)| st.record.tenant == tenant && st.record.min_ts <= end_ns && st.record.max_ts >= start_ns)
+            .filter(|(_, st)| select(&st.labels))
+            .map(|(id, st)| StreamRef { id: *id, labels: st.labels.clone() })
+            .collect())
+    }
+
+    fn streams_with(
+        &self,
+        tenant: &str,
+        start_ns: i64,
+        end_ns: i64,
+        required: &[(&str, &str)],
+        select: &mut dyn FnMut(&Labels) -> bool,
+    ) -> Result<Vec<StreamRef>, ReadError> {
+        if required.is_empty() {
+            return self.streams(tenant, start_ns, end_ns, select);
+        }
+        let state = self.shard.state.read().expect("shard state lock");
+        // The shortest postings list among the required pairs bounds the work.
+        let mut shortest: Option<&Vec<StreamId>> = None;
+        for (name, value) in required {
+            match state.postings.get(&(tenant.to_string(), name.to_string(), value.to_string())) {
+                None => return Ok(Vec::new()),
+                Some(ids) => {
+                    if shortest.is_none_or(|s| ids.len() < s.len()) {
+                        shortest = Some(ids);
+                    }
+                }
+            }
+        }
+        let candidates = shortest.expect("required is not empty");
+        Ok(candidates
+            .iter()
+            .filter_map(|id| state.streams.get(id).map(|st| (id, st)))
+            .filter(|(_, st)| st.record.min_ts <= end_ns && st.record.max_ts >= start_ns)
             .filter(|(_, st)| select(&st.labels))
             .map(|(id, st)| StreamRef { id: *id, labels: st.labels.clone() })
             .collect())

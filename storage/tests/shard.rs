@@ -195,3 +195,42 @@ proptest! {
         prop_assert_eq!(dump(&kv_a), dump(&kv_b));
     }
 }
+
+#[test]
+fn index_narrows_streams_by_required_pairs() {
+    let kv = Arc::new(MemKv::new());
+    let shard = Arc::new(Shard::open(0, IngesterConfig::default(), kv.as_ref()).unwrap());
+    let web = Labels::from_pairs([("app", "web"), ("env", "prod")]);
+    let db = Labels::from_pairs([("app", "db"), ("env", "prod")]);
+    apply(
+        &shard,
+        &kv,
+        &[push("fake", &web, &[(1, "w")]), push("fake", &db, &[(1, "d")]), push("other", &web, &[(1, "o")])],
+    );
+    let check = |shard: &Arc<Shard>| {
+        let reader = shard.reader(kv.clone());
+        let names = |required: &[(&str, &str)], tenant: &str| {
+            let mut v: Vec<String> = reader
+                .streams_with(tenant, 0, 10, required, &mut |_| true)
+                .unwrap()
+                .into_iter()
+                .map(|s| s.labels.canonical())
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(names(&[("app", "web")], "fake"), vec![web.canonical()]);
+        assert_eq!(names(&[("env", "prod")], "fake").len(), 2);
+        assert_eq!(names(&[("env", "prod"), ("app", "db")], "fake"), vec![db.canonical()]);
+        assert!(names(&[("app", "nope")], "fake").is_empty());
+        assert_eq!(names(&[("app", "web")], "other").len(), 1, "postings are per tenant");
+        // The predicate still judges candidates.
+        let none = reader.streams_with("fake", 0, 10, &[("env", "prod")], &mut |_| false).unwrap();
+        assert!(none.is_empty());
+        // And the time range still applies.
+        assert!(reader.streams_with("fake", 5, 10, &[("env", "prod")], &mut |_| true).unwrap().is_empty());
+    };
+    check(&shard);
+    // The index is rebuilt from stream records on open.
+    check(&Arc::new(Shard::open(0, IngesterConfig::default(), kv.as_ref()).unwrap()));
+}

@@ -7,18 +7,19 @@ use balsa_logql::Matcher;
 use balsa_model::{Labels, StreamReader};
 
 use crate::error::QueryError;
-use crate::logs::selects;
+use crate::logs::{required_pairs, selects};
 
 fn for_each_stream(
     readers: &[&dyn StreamReader],
     tenant: &str,
     start_ns: i64,
     end_ns: i64,
+    required: &[(&str, &str)],
     select: &dyn Fn(&Labels) -> bool,
     mut f: impl FnMut(Labels),
 ) -> Result<(), QueryError> {
     for reader in readers {
-        for s in reader.streams(tenant, start_ns, end_ns, &mut |l: &Labels| select(l))? {
+        for s in reader.streams_with(tenant, start_ns, end_ns, required, &mut |l: &Labels| select(l))? {
             if select(&s.labels) {
                 f(s.labels);
             }
@@ -36,7 +37,7 @@ pub fn label_names(
     matchers: &[Matcher],
 ) -> Result<Vec<String>, QueryError> {
     let mut names = BTreeSet::new();
-    for_each_stream(readers, tenant, start_ns, end_ns, &|l| selects(matchers, l), |l| {
+    for_each_stream(readers, tenant, start_ns, end_ns, &required_pairs(matchers), &|l| selects(matchers, l), |l| {
         names.extend(l.into_pairs().into_iter().map(|p| p.name));
     })?;
     Ok(names.into_iter().collect())
@@ -53,13 +54,21 @@ pub fn label_values(
     matchers: &[Matcher],
 ) -> Result<Vec<String>, QueryError> {
     let mut values = BTreeSet::new();
-    for_each_stream(readers, tenant, start_ns, end_ns, &|l| l.get(name).is_some() && selects(matchers, l), |l| {
-        if let Some(v) = l.get(name)
-            && !v.is_empty()
-        {
-            values.insert(v.to_string());
-        }
-    })?;
+    for_each_stream(
+        readers,
+        tenant,
+        start_ns,
+        end_ns,
+        &required_pairs(matchers),
+        &|l| l.get(name).is_some() && selects(matchers, l),
+        |l| {
+            if let Some(v) = l.get(name)
+                && !v.is_empty()
+            {
+                values.insert(v.to_string());
+            }
+        },
+    )?;
     Ok(values.into_iter().collect())
 }
 
@@ -74,7 +83,8 @@ pub fn series(
 ) -> Result<Vec<Labels>, QueryError> {
     let mut out = BTreeSet::new();
     let select = |l: &Labels| groups.is_empty() || groups.iter().any(|g| selects(g, l));
-    for_each_stream(readers, tenant, start_ns, end_ns, &select, |l| {
+    let required = if groups.len() == 1 { required_pairs(&groups[0]) } else { Vec::new() };
+    for_each_stream(readers, tenant, start_ns, end_ns, &required, &select, |l| {
         out.insert(l);
     })?;
     Ok(out.into_iter().collect())

@@ -37,5 +37,5 @@ mod pipeline;
 
 pub use error::{ErrorKind, QueryError};
 pub use labels::{label_names, label_values, series};
-pub use logs::{LogQuery, LogQueryResult, QueryStats, StreamResult, run_log_query, selects};
+pub use logs::{LogQuery, LogQueryResult, QueryStats, StreamResult, required_pairs, run_log_query, selects};
 pub use metric::{InstantValue, MAX_POINTS_PER_SERIES, Sample, Series, eval_instant, eval_range};

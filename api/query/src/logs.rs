@@ -52,6 +52,16 @@ pub struct LogQueryResult {
     pub stats: QueryStats,
 }
 
+/// Label pairs every stream selected by `matchers` must carry: the `=`
+/// matchers with a non-empty value. Storage narrows candidates with them.
+pub fn required_pairs(matchers: &[Matcher]) -> Vec<(&str, &str)> {
+    matchers
+        .iter()
+        .filter(|m| m.op == balsa_logql::MatchOp::Eq && !m.value.is_empty())
+        .map(|m| (m.name.as_str(), m.value.as_str()))
+        .collect()
+}
+
 /// Whether a stream's labels satisfy every matcher (a missing label is "").
 pub fn selects(matchers: &[Matcher], labels: &Labels) -> bool {
     matchers.iter().all(|m| m.matches(labels.get(&m.name).unwrap_or("")))
@@ -76,7 +86,8 @@ pub fn run_log_query(readers: &[&dyn StreamReader], q: &LogQuery<'_>) -> Result<
 
     let mut sources: Vec<(Labels, Vec<Entry>)> = Vec::new();
     for reader in readers {
-        let streams = reader.streams(q.tenant, start, end, &mut |l: &Labels| selects(matchers, l))?;
+        let required = required_pairs(matchers);
+        let streams = reader.streams_with(q.tenant, start, end, &required, &mut |l: &Labels| selects(matchers, l))?;
         for s in streams {
             if !selects(matchers, &s.labels) {
                 continue;

@@ -38,6 +38,21 @@ pub trait StreamReader: Send + Sync {
         select: &mut dyn FnMut(&Labels) -> bool,
     ) -> Result<Vec<StreamRef>, ReadError>;
 
+    /// Like [`streams`](Self::streams), with label pairs that every wanted
+    /// stream carries (from `=` matchers), so storage can narrow candidates
+    /// through its index before calling `select`. `select` stays the judge.
+    fn streams_with(
+        &self,
+        tenant: &str,
+        start_ns: i64,
+        end_ns: i64,
+        required: &[(&str, &str)],
+        select: &mut dyn FnMut(&Labels) -> bool,
+    ) -> Result<Vec<StreamRef>, ReadError> {
+        let _ = required;
+        self.streams(tenant, start_ns, end_ns, select)
+    }
+
     /// Entries of one stream with `start_ns <= ts < end_ns`, in timestamp order
     /// (`Forward`: oldest first; `Backward`: newest first; entries with equal
     /// timestamps in a fixed order), until `visit` returns `false`.
