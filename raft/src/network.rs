@@ -12,7 +12,7 @@ use openraft::network::{RPCOption, RaftNetworkFactory, RaftNetworkV2};
 use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse};
 use openraft::{AnyError, BasicNode, OptionalSend};
 
-use crate::state_machine::SnapshotFile;
+use crate::state_machine::ShardSnapshot;
 use crate::types::{NodeId, TypeConfig, Vote};
 
 #[derive(Clone, Default)]
@@ -37,7 +37,7 @@ impl PeerClient {
 }
 
 impl RaftNetworkV2<TypeConfig> for PeerClient {
-    type SnapshotData = SnapshotFile;
+    type SnapshotData = ShardSnapshot;
 
     async fn append_entries(
         &mut self,
@@ -58,7 +58,7 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
     async fn full_snapshot(
         &mut self,
         _vote: Vote,
-        _snapshot: openraft::type_config::alias::SnapshotOf<TypeConfig, SnapshotFile>,
+        _snapshot: openraft::type_config::alias::SnapshotOf<TypeConfig, ShardSnapshot>,
         _cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
         _option: RPCOption,
     ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {

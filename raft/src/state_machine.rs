@@ -42,10 +42,25 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> io::Result<T> + Send + 
     tokio::task::spawn_blocking(f).await.map_err(|e| io::Error::other(format!("blocking task: {e}")))?
 }
 
-/// A snapshot on disk.
+/// A shard snapshot.
+///
+/// Building one is cheap: the state machine's data is already persistent and
+/// written atomically with its applied log id, so a snapshot of this node's
+/// own state is just its metadata plus a [`LocalSnapshot`] handle. Bytes are
+/// produced only when a follower needs them ([`LocalSnapshot::materialize`]),
+/// and a snapshot received from a leader arrives as a file.
 #[derive(Debug)]
-pub struct SnapshotFile {
-    pub path: PathBuf,
+pub enum ShardSnapshot {
+    Local(LocalSnapshot),
+    File(PathBuf),
+}
+
+/// This node's replica of a shard, to be written out on demand.
+#[derive(Debug, Clone)]
+pub struct LocalSnapshot {
+    shard: u32,
+    db: Arc<Db>,
+    dir: PathBuf,
 }
 
 /// One key-value pair of a snapshot file.
@@ -57,10 +72,10 @@ struct SnapshotRecord {
     value: Vec<u8>,
 }
 
+/// The metadata of the last snapshot built (persisted in `sm_meta`).
 #[derive(Clone, serde::Serialize, serde::Deserialize)]
 struct StoredSnapshot {
     meta: SnapshotMeta,
-    file: String,
 }
 
 pub struct StateMachine {
@@ -115,7 +130,7 @@ impl StateMachine {
 }
 
 impl RaftStateMachine<TypeConfig> for StateMachine {
-    type SnapshotData = SnapshotFile;
+    type SnapshotData = ShardSnapshot;
     type SnapshotBuilder = SnapshotBuilder;
 
     async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), io::Error> {
@@ -169,39 +184,42 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         SnapshotBuilder { shard: self.shard, db: Arc::clone(&self.db), dir: self.snapshot_dir.clone() }
     }
 
-    async fn install_snapshot(&mut self, meta: &SnapshotMeta, snapshot: SnapshotFile) -> Result<(), io::Error> {
+    async fn install_snapshot(&mut self, meta: &SnapshotMeta, snapshot: ShardSnapshot) -> Result<(), io::Error> {
         let (shard, db, storage) = (self.shard, Arc::clone(&self.db), Arc::clone(&self.storage));
         let meta_owned = meta.clone();
-        let dir = self.snapshot_dir.clone();
-        blocking(move || {
+        let installed = blocking(move || {
+            let (meta, path) = match snapshot {
+                ShardSnapshot::File(path) => (meta_owned, path),
+                // Our own data: written out first, with the meta it really has.
+                ShardSnapshot::Local(local) => local.materialize()?,
+            };
             let mut wb = rocksdb::WriteBatch::default();
             let sm = db.cf(CF_SM);
             wb.delete_range_cf(sm, keys::shard_prefix(shard), keys::shard_end(shard));
-            let mut reader = BufReader::new(std::fs::File::open(&snapshot.path)?);
+            let mut reader = BufReader::new(std::fs::File::open(&path)?);
             for_each_record(&mut reader, |rec| {
                 wb.put_cf(sm, rec.key, rec.value);
                 Ok(())
             })?;
             let smm = db.cf(CF_SM_META);
-            wb.put_cf(smm, meta_key(shard, APPLIED), codec::encode(&meta_owned.last_log_id)?);
-            wb.put_cf(smm, meta_key(shard, MEMBERSHIP), codec::encode(&meta_owned.last_membership)?);
-            let kept = keep_snapshot_file(&dir, &meta_owned, &snapshot.path)?;
-            let stored = StoredSnapshot { meta: meta_owned, file: kept.to_string_lossy().into_owned() };
-            wb.put_cf(smm, meta_key(shard, SNAPSHOT), codec::encode(&stored)?);
+            wb.put_cf(smm, meta_key(shard, APPLIED), codec::encode(&meta.last_log_id)?);
+            wb.put_cf(smm, meta_key(shard, MEMBERSHIP), codec::encode(&meta.last_membership)?);
+            wb.put_cf(smm, meta_key(shard, SNAPSHOT), codec::encode(&StoredSnapshot { meta: meta.clone() })?);
             db.raw().write(wb).map_err(io_err("install snapshot"))?;
+            let _ = std::fs::remove_file(&path);
             storage.reload(&db.sm_kv()).map_err(storage_io)?;
-            Ok(())
+            Ok(meta)
         })
         .await?;
-        self.applied = meta.last_log_id;
-        self.membership = meta.last_membership.clone();
-        tracing::info!(shard = self.shard, last_log_id = ?meta.last_log_id, "installed snapshot");
+        self.applied = installed.last_log_id;
+        self.membership = installed.last_membership.clone();
+        tracing::info!(shard = self.shard, last_log_id = ?installed.last_log_id, "installed snapshot");
         Ok(())
     }
 
     async fn get_current_snapshot(
         &mut self,
-    ) -> Result<Option<openraft::type_config::alias::SnapshotOf<TypeConfig, SnapshotFile>>, io::Error> {
+    ) -> Result<Option<openraft::type_config::alias::SnapshotOf<TypeConfig, ShardSnapshot>>, io::Error> {
         let raw = self
             .db
             .raw()
@@ -209,11 +227,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             .map_err(io_err("read snapshot meta"))?;
         let Some(raw) = raw else { return Ok(None) };
         let stored: StoredSnapshot = codec::decode(&raw)?;
-        let path = PathBuf::from(stored.file);
-        if !path.exists() {
-            return Ok(None);
-        }
-        Ok(Some(openraft::Snapshot { meta: stored.meta, snapshot: SnapshotFile { path } }))
+        let local = LocalSnapshot { shard: self.shard, db: Arc::clone(&self.db), dir: self.snapshot_dir.clone() };
+        Ok(Some(openraft::Snapshot { meta: stored.meta, snapshot: ShardSnapshot::Local(local) }))
     }
 }
 
@@ -222,19 +237,6 @@ fn snapshot_name(meta: &SnapshotMeta) -> String {
         Some(l) => format!("{}-{}.snap", l.leader_id, l.index).replace(['/', ' ', ':'], "_"),
         None => "empty.snap".to_string(),
     }
-}
-
-/// Moves (or copies) a received snapshot into the shard's snapshot directory
-/// and removes older files.
-fn keep_snapshot_file(dir: &Path, meta: &SnapshotMeta, from: &Path) -> io::Result<PathBuf> {
-    let dest = dir.join(snapshot_name(meta));
-    if from != dest {
-        if std::fs::rename(from, &dest).is_err() {
-            std::fs::copy(from, &dest)?;
-        }
-    }
-    remove_other_snapshots(dir, &dest);
-    Ok(dest)
 }
 
 fn remove_other_snapshots(dir: &Path, keep: &Path) {
@@ -271,57 +273,87 @@ pub struct SnapshotBuilder {
     dir: PathBuf,
 }
 
-impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
-    type SnapshotData = SnapshotFile;
+/// Reads the applied log id and membership as of a RocksDB snapshot.
+fn applied_at(
+    db: &Db,
+    snap: &rocksdb::SnapshotWithThreadMode<'_, rocksdb::DB>,
+    shard: u32,
+) -> io::Result<SnapshotMeta> {
+    let smm = db.cf(CF_SM_META);
+    let applied: Option<LogId> = match snap.get_cf(smm, meta_key(shard, APPLIED)).map_err(io_err("read applied"))? {
+        Some(b) => codec::decode(&b)?,
+        None => None,
+    };
+    let membership: StoredMembership =
+        match snap.get_cf(smm, meta_key(shard, MEMBERSHIP)).map_err(io_err("read membership"))? {
+            Some(b) => codec::decode(&b)?,
+            None => StoredMembership::default(),
+        };
+    Ok(SnapshotMeta { last_log_id: applied, last_membership: membership })
+}
 
+impl LocalSnapshot {
+    /// Writes the shard's data to a file of length-delimited records, from one
+    /// RocksDB snapshot, and returns the metadata that data corresponds to (at
+    /// or after the one this snapshot was announced with).
+    pub fn materialize(&self) -> io::Result<(SnapshotMeta, PathBuf)> {
+        let (shard, db, dir) = (self.shard, &self.db, &self.dir);
+        std::fs::create_dir_all(dir)?;
+        let snap = db.raw().snapshot();
+        let meta = applied_at(db, &snap, shard)?;
+        let path = dir.join(snapshot_name(&meta));
+        let tmp = path.with_extension("tmp");
+        let mut out = BufWriter::new(std::fs::File::create(&tmp)?);
+        let mut ro = rocksdb::ReadOptions::default();
+        ro.set_iterate_lower_bound(keys::shard_prefix(shard));
+        ro.set_iterate_upper_bound(keys::shard_end(shard));
+        let mut it = snap.raw_iterator_cf_opt(db.cf(CF_SM), ro);
+        it.seek_to_first();
+        let mut buf = Vec::new();
+        while it.valid() {
+            let (Some(k), Some(v)) = (it.key(), it.value()) else { break };
+            buf.clear();
+            SnapshotRecord { key: k.to_vec(), value: v.to_vec() }.encode(&mut buf).map_err(io::Error::other)?;
+            out.write_all(&(buf.len() as u32).to_be_bytes())?;
+            out.write_all(&buf)?;
+            it.next();
+        }
+        it.status().map_err(io_err("snapshot scan"))?;
+        let file = out.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, &path)?;
+        remove_other_snapshots(dir, &path);
+        tracing::info!(shard, last_log_id = ?meta.last_log_id, path = %path.display(), "materialized snapshot");
+        Ok((meta, path))
+    }
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
+    type SnapshotData = ShardSnapshot;
+
+    /// Records where the state machine is: its data is already durable, so
+    /// no bytes are copied (see [`ShardSnapshot`]).
     async fn build_snapshot(
         &mut self,
-    ) -> Result<openraft::type_config::alias::SnapshotOf<TypeConfig, SnapshotFile>, io::Error> {
+    ) -> Result<openraft::type_config::alias::SnapshotOf<TypeConfig, ShardSnapshot>, io::Error> {
         let (shard, db, dir) = (self.shard, Arc::clone(&self.db), self.dir.clone());
         blocking(move || {
-            let snap = db.raw().snapshot();
-            let smm = db.cf(CF_SM_META);
-            let applied: Option<LogId> =
-                match snap.get_cf(smm, meta_key(shard, APPLIED)).map_err(io_err("read applied"))? {
-                    Some(b) => codec::decode(&b)?,
-                    None => None,
-                };
-            let membership: StoredMembership =
-                match snap.get_cf(smm, meta_key(shard, MEMBERSHIP)).map_err(io_err("read membership"))? {
-                    Some(b) => codec::decode(&b)?,
-                    None => StoredMembership::default(),
-                };
-            let meta = SnapshotMeta { last_log_id: applied, last_membership: membership };
-            let tmp = dir.join(format!("{}.tmp", snapshot_name(&meta)));
-            let mut out = BufWriter::new(std::fs::File::create(&tmp)?);
-            let mut ro = rocksdb::ReadOptions::default();
-            ro.set_iterate_lower_bound(keys::shard_prefix(shard));
-            ro.set_iterate_upper_bound(keys::shard_end(shard));
-            let mut it = snap.raw_iterator_cf_opt(db.cf(CF_SM), ro);
-            it.seek_to_first();
-            let mut buf = Vec::new();
-            while it.valid() {
-                let (Some(k), Some(v)) = (it.key(), it.value()) else { break };
-                buf.clear();
-                SnapshotRecord { key: k.to_vec(), value: v.to_vec() }.encode(&mut buf).map_err(io::Error::other)?;
-                out.write_all(&(buf.len() as u32).to_be_bytes())?;
-                out.write_all(&buf)?;
-                it.next();
-            }
-            it.status().map_err(io_err("snapshot scan"))?;
-            let file = out.into_inner().map_err(|e| e.into_error())?;
-            file.sync_all()?;
-            let path = dir.join(snapshot_name(&meta));
-            std::fs::rename(&tmp, &path)?;
-            let stored = StoredSnapshot { meta: meta.clone(), file: path.to_string_lossy().into_owned() };
+            let meta = {
+                let snap = db.raw().snapshot();
+                applied_at(&db, &snap, shard)?
+            };
             let mut wo = rocksdb::WriteOptions::default();
             wo.set_sync(true);
             db.raw()
-                .put_cf_opt(smm, meta_key(shard, SNAPSHOT), codec::encode(&stored)?, &wo)
+                .put_cf_opt(
+                    db.cf(CF_SM_META),
+                    meta_key(shard, SNAPSHOT),
+                    codec::encode(&StoredSnapshot { meta: meta.clone() })?,
+                    &wo,
+                )
                 .map_err(io_err("write snapshot meta"))?;
-            remove_other_snapshots(&dir, &path);
-            tracing::info!(shard, last_log_id = ?meta.last_log_id, "built snapshot");
-            Ok(openraft::Snapshot { meta, snapshot: SnapshotFile { path } })
+            tracing::debug!(shard, last_log_id = ?meta.last_log_id, "built snapshot");
+            Ok(openraft::Snapshot { meta, snapshot: ShardSnapshot::Local(LocalSnapshot { shard, db, dir }) })
         })
         .await
     }
