@@ -3,6 +3,7 @@
 mod config;
 mod distributor;
 mod server;
+mod status;
 
 use anyhow::Context;
 

@@ -7,7 +7,9 @@ use std::time::Duration;
 use anyhow::Context;
 use balsa_api::{ApiConfig, AppState, router};
 use balsa_push::{RateLimiter, StreamRateLimiter, Validator};
-use balsa_raft::{RaftConfig, RaftNode};
+use std::collections::BTreeMap;
+
+use balsa_raft::{ClusterSpec, RaftConfig, RaftNode};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 use crate::config::{Config, LogFormat};
@@ -31,6 +33,33 @@ fn install_metrics() -> anyhow::Result<PrometheusHandle> {
         .context("install metrics recorder")
 }
 
+/// The cluster's members from `cluster.peers`: node `i` is `peers[i]`.
+fn cluster_spec(cfg: &Config) -> anyhow::Result<ClusterSpec> {
+    let peers: BTreeMap<u64, String> =
+        cfg.cluster.peers.iter().enumerate().map(|(i, p)| (i as u64, p.clone())).collect();
+    let id = cfg.node_id(&crate::config::system_hostname());
+    if !peers.is_empty() && !peers.contains_key(&id) {
+        anyhow::bail!(
+            "node id {id} has no entry in cluster.peers ({} peers; node i is peers[i]): set cluster.node_id or use a hostname ending in -<ordinal>",
+            peers.len()
+        );
+    }
+    Ok(ClusterSpec { peers, ..Default::default() })
+}
+
+/// Spreads group leadership evenly, now and after a node returns.
+async fn balance_leaders(raft: Arc<RaftNode>) {
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tick.tick().await;
+        let moved = raft.rebalance_leaders().await;
+        if moved > 0 {
+            tracing::info!(moved, "rebalanced shard leaders");
+        }
+    }
+}
+
 /// Runs a node until SIGTERM or SIGINT.
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let metrics = install_metrics()?;
@@ -40,15 +69,39 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         node = node_id,
         data_dir = %data_dir.display(),
         shards = cfg.cluster.shards,
-        grpc = %cfg.server.grpc_addr(),
-        "starting balsa (single node: the grpc transport between nodes is not started yet)"
+        peers = cfg.cluster.peers.len(),
+        "starting balsa"
     );
-    let raft = Arc::new(
-        RaftNode::open(node_id, &data_dir, cfg.cluster.shards, cfg.ingester.clone(), RaftConfig::default())
+    let cluster = cluster_spec(&cfg)?;
+    let clustered = cluster.peers.len() > 1;
+    let raft =
+        RaftNode::open(node_id, &data_dir, cfg.cluster.shards, cfg.ingester.clone(), RaftConfig::default(), cluster)
             .await
-            .context("open shard groups")?,
-    );
-    if !raft.wait_ready(Duration::from_secs(10)).await {
+            .context("open shard groups")?;
+    let grpc_addr = cfg.server.grpc_addr();
+    let grpc_listener =
+        tokio::net::TcpListener::bind(&grpc_addr).await.with_context(|| format!("listen on {grpc_addr} (grpc)"))?;
+    tracing::info!(addr = %grpc_listener.local_addr()?, "grpc listening");
+    let (grpc_stop, grpc_stopped) = tokio::sync::oneshot::channel::<()>();
+    let grpc = {
+        let raft = Arc::clone(&raft);
+        tokio::spawn(async move {
+            if let Err(e) = raft
+                .serve(grpc_listener, async move {
+                    let _ = grpc_stopped.await;
+                })
+                .await
+            {
+                tracing::error!(error = %e, "grpc server stopped");
+            }
+        })
+    };
+    if clustered {
+        let r = Arc::clone(&raft);
+        tokio::spawn(async move { r.form().await });
+        let r = Arc::clone(&raft);
+        tokio::spawn(async move { balance_leaders(r).await });
+    } else if !raft.wait_ready(Duration::from_secs(10)).await {
         tracing::warn!("not every shard group has a leader yet; /ready will say so");
     }
     let distributor = Arc::new(Distributor::new(
@@ -82,13 +135,22 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("listen on {addr}"))?;
     tracing::info!(addr = %listener.local_addr()?, "http listening");
     let grace = cfg.server.graceful_shutdown_timeout.0;
-    let serve = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal());
+    let app = router(state).merge(crate::status::routes(Arc::clone(&raft)));
+    let serve = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal());
     serve.await.context("http server")?;
     tracing::info!("stopped accepting requests; finishing in-flight work");
     gauges.abort();
-    if tokio::time::timeout(grace, raft.shutdown()).await.is_err() {
+    let stop = async {
+        if clustered {
+            raft.hand_off_leadership(Duration::from_secs(3)).await;
+        }
+        raft.shutdown().await;
+    };
+    if tokio::time::timeout(grace, stop).await.is_err() {
         tracing::warn!(timeout = ?grace, "raft shutdown timed out");
     }
+    let _ = grpc_stop.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(2), grpc).await;
     tracing::info!("balsa stopped");
     Ok(())
 }

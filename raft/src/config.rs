@@ -11,6 +11,9 @@ pub struct RaftConfig {
     pub snapshot_logs_since_last: u64,
     /// Keep this many entries in the log behind a snapshot for slow followers.
     pub max_in_snapshot_log_to_keep: u64,
+    /// How long a proposal or read barrier may wait for a leader and a
+    /// quorum before the shard is reported unavailable (HTTP 503).
+    pub op_timeout: Duration,
 }
 
 impl Default for RaftConfig {
@@ -21,6 +24,7 @@ impl Default for RaftConfig {
             election_timeout_max: Duration::from_millis(3000),
             snapshot_logs_since_last: 5000,
             max_in_snapshot_log_to_keep: 1000,
+            op_timeout: Duration::from_secs(10),
         }
     }
 }

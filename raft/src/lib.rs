@@ -11,9 +11,9 @@ pub mod config;
 pub mod db;
 pub mod error;
 mod log_store;
-mod network;
 pub mod node;
 mod state_machine;
+pub mod transport;
 pub mod types;
 
 #[cfg(test)]
@@ -22,4 +22,5 @@ mod conformance;
 pub use config::RaftConfig;
 pub use db::{Db, RocksKv};
 pub use error::{ProposeError, RaftError};
-pub use node::{GroupStatus, RaftNode};
+pub use node::{ClusterSpec, GroupStatus, RaftNode};
+pub use transport::NetFilter;

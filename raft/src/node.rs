@@ -1,7 +1,8 @@
-//! A node's set of shard groups: opens them over one `Db`, initializes them,
-//! proposes commands, and serves linearizable reads.
+//! A node's set of shard groups: opens them over one `Db`, forms the cluster,
+//! proposes commands (forwarding to each shard's leader), serves linearizable
+//! reads, and spreads leadership across nodes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,22 +10,35 @@ use std::time::{Duration, Instant};
 use balsa_storage::{ApplyOutcome, IngesterConfig, Shard, ShardCommand, ShardReader};
 use openraft::BasicNode;
 use openraft::async_runtime::WatchReceiver;
+use openraft::errors::{ClientWriteError, LinearizableReadError, RaftError as OpenraftError};
 use prost::Message;
 
 use crate::config::RaftConfig;
 use crate::db::Db;
 use crate::error::{ProposeError, RaftError};
 use crate::log_store::LogStore;
-use crate::network::Network;
 use crate::state_machine::StateMachine;
-use crate::types::{Command, NodeId, Raft};
+use crate::transport::{NetFilter, Network, PeerPool, TransportService, pb};
+use crate::types::{Command, NodeId, Raft, TypeConfig};
 
 const SHARD_COUNT_KEY: &str = "shard_count";
+/// Pause between attempts while a shard has no (reachable) leader.
+const RETRY_PAUSE: Duration = Duration::from_millis(50);
 
 struct Group {
     shard: u32,
     raft: Raft,
     storage: Arc<Shard>,
+}
+
+/// Who the node is among its peers.
+#[derive(Clone, Debug, Default)]
+pub struct ClusterSpec {
+    /// gRPC address of every member, by node id, this node included. Empty
+    /// (or only this node): a single-node cluster.
+    pub peers: BTreeMap<NodeId, String>,
+    /// Fault injection for tests; empty in production.
+    pub filter: Arc<NetFilter>,
 }
 
 /// What an operator wants to see of one group.
@@ -33,8 +47,10 @@ pub struct GroupStatus {
     pub shard: u32,
     pub leader: Option<NodeId>,
     pub term: u64,
-    pub committed: Option<u64>,
+    pub last_log: Option<u64>,
     pub applied: Option<u64>,
+    /// On the leader: each replica's matched log index.
+    pub replicas: BTreeMap<NodeId, Option<u64>>,
     pub streams: u64,
     pub chunks: u64,
 }
@@ -43,20 +59,25 @@ pub struct RaftNode {
     id: NodeId,
     db: Arc<Db>,
     groups: Vec<Group>,
+    pool: Arc<PeerPool>,
+    members: BTreeMap<NodeId, BasicNode>,
+    snapshots: PathBuf,
+    op_timeout: Duration,
 }
 
 impl RaftNode {
     /// Opens (or creates) every shard group of this node under `data_dir`.
     /// A data directory remembers its shard count; a different `shards`
-    /// value is refused. On a single node each group is initialized with this
-    /// node as its only voter, once: a restart never re-initializes.
+    /// value is refused. A single node initializes its groups at once (once:
+    /// a restart never re-initializes); a cluster forms in [`form`](Self::form).
     pub async fn open(
         id: NodeId,
         data_dir: &Path,
         shards: u32,
         ingester: IngesterConfig,
         raft: RaftConfig,
-    ) -> Result<Self, RaftError> {
+        cluster: ClusterSpec,
+    ) -> Result<Arc<Self>, RaftError> {
         let db = Db::open(&data_dir.join("db"))?;
         match db.get_node_meta(SHARD_COUNT_KEY)? {
             Some(raw) => {
@@ -69,43 +90,131 @@ impl RaftNode {
             }
             None => db.put_node_meta(SHARD_COUNT_KEY, &shards.to_be_bytes())?,
         }
+        let mut peers = cluster.peers.clone();
+        if peers.is_empty() {
+            peers.insert(id, String::new());
+        }
+        if !peers.contains_key(&id) {
+            return Err(RaftError::Raft(format!("node id {id} is not among the cluster peers {:?}", peers.keys())));
+        }
+        let members: BTreeMap<NodeId, BasicNode> =
+            peers.iter().map(|(nid, addr)| (*nid, BasicNode::new(addr.clone()))).collect();
+        let others: HashMap<NodeId, String> =
+            peers.iter().filter(|(nid, _)| **nid != id).map(|(n, a)| (*n, a.clone())).collect();
+        let pool = PeerPool::new(id, others, Arc::clone(&cluster.filter));
         let config = Arc::new(raft.to_openraft().map_err(|e| RaftError::Raft(e.to_string()))?);
-        let snapshots: PathBuf = data_dir.join("snapshots");
+        let snapshots = data_dir.join("snapshots");
         let mut groups = Vec::with_capacity(shards as usize);
         let started = Instant::now();
         for shard in 0..shards {
             let kv = db.sm_kv();
             let storage = Arc::new(Shard::open(shard, ingester.clone(), &kv)?);
-            let sm = StateMachine::open(
-                shard,
-                Arc::clone(&db),
-                Arc::clone(&storage),
-                snapshots.join(format!("shard-{shard}")),
-            )?;
+            let sm = StateMachine::open(shard, Arc::clone(&db), Arc::clone(&storage), shard_dir(&snapshots, shard))?;
             let log = LogStore::new(shard, Arc::clone(&db));
-            let raft = Raft::new(id, Arc::clone(&config), Network, log, sm)
+            let network = Network::new(shard, Arc::clone(&pool));
+            let raft = Raft::new(id, Arc::clone(&config), network, log, sm)
                 .await
                 .map_err(|e| RaftError::Raft(e.to_string()))?;
             groups.push(Group { shard, raft, storage });
         }
-        let node = Self { id, db, groups };
-        node.initialize_single().await?;
-        tracing::info!(node = id, shards, elapsed_ms = started.elapsed().as_millis() as u64, "opened shard groups");
+        let node = Arc::new(Self { id, db, groups, pool, members, snapshots, op_timeout: raft.op_timeout });
+        if node.members.len() == 1 {
+            node.initialize_groups().await?;
+        }
+        tracing::info!(
+            node = id,
+            shards,
+            members = node.members.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "opened shard groups"
+        );
         Ok(node)
     }
 
-    async fn initialize_single(&self) -> Result<(), RaftError> {
+    /// Initializes every group not yet initialized with all members as voters.
+    async fn initialize_groups(&self) -> Result<(), RaftError> {
         for g in &self.groups {
             if g.raft.is_initialized().await.map_err(|e| RaftError::Raft(e.to_string()))? {
                 continue;
             }
-            let members = BTreeMap::from([(self.id, BasicNode::new(String::new()))]);
             g.raft
-                .initialize(members)
+                .initialize(self.members.clone())
                 .await
                 .map_err(|e| RaftError::Raft(format!("initialize shard {}: {e}", g.shard)))?;
         }
         Ok(())
+    }
+
+    /// Forms the cluster: the lowest id initializes every group with all
+    /// members once every member answers and none holds initialized groups
+    /// (a wiped node must not start a second cluster); others wait to be
+    /// contacted. Idempotent; retries unresolvable or silent peers forever.
+    pub async fn form(self: &Arc<Self>) {
+        if self.members.len() <= 1 {
+            return;
+        }
+        let lowest = *self.members.keys().next().expect("members is not empty");
+        if self.id != lowest {
+            return;
+        }
+        loop {
+            let mine = self.initialized_groups().await;
+            if mine == self.shard_count() {
+                tracing::debug!("every group is initialized; nothing to form");
+                return;
+            }
+            let mut all_answered = true;
+            let mut initialized_elsewhere = 0;
+            for peer in self.pool.peers() {
+                let req = pb::HelloRequest { from: self.id, shards: self.shard_count() };
+                match self.pool.call(peer, Duration::from_secs(2), |mut c| async move { c.hello(req).await }).await {
+                    Ok(reply) => {
+                        if reply.shards != self.shard_count() {
+                            tracing::error!(
+                                peer,
+                                theirs = reply.shards,
+                                ours = self.shard_count(),
+                                "peer has another shard count; not forming"
+                            );
+                            all_answered = false;
+                        }
+                        initialized_elsewhere += reply.initialized_groups;
+                    }
+                    Err(e) => {
+                        tracing::info!(peer, error = %e, "waiting for peer before forming the cluster");
+                        all_answered = false;
+                    }
+                }
+            }
+            if all_answered {
+                if initialized_elsewhere > 0 && mine == 0 {
+                    tracing::info!("peers already hold the cluster; this node will be caught up by them");
+                    return;
+                }
+                match self.initialize_groups().await {
+                    Ok(()) => {
+                        tracing::info!(members = self.members.len(), shards = self.shard_count(), "cluster formed");
+                        return;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "initializing groups"),
+                }
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    /// Serves the transport on `listener` until `shutdown` completes.
+    pub async fn serve(
+        self: &Arc<Self>,
+        listener: tokio::net::TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), RaftError> {
+        let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+        tonic::transport::Server::builder()
+            .add_service(TransportService::new(Arc::clone(self)).into_server())
+            .serve_with_incoming_shutdown(incoming, shutdown)
+            .await
+            .map_err(|e| RaftError::Raft(format!("grpc server: {e}")))
     }
 
     pub fn id(&self) -> NodeId {
@@ -116,38 +225,188 @@ impl RaftNode {
         self.groups.len() as u32
     }
 
+    pub fn members(&self) -> Vec<NodeId> {
+        self.members.keys().copied().collect()
+    }
+
     pub fn db(&self) -> &Arc<Db> {
         &self.db
+    }
+
+    pub(crate) fn raft(&self, shard: u32) -> Option<&Raft> {
+        self.groups.get(shard as usize).map(|g| &g.raft)
+    }
+
+    pub(crate) fn snapshot_dir(&self, shard: u32) -> PathBuf {
+        shard_dir(&self.snapshots, shard)
+    }
+
+    pub(crate) async fn initialized_groups(&self) -> u32 {
+        let mut n = 0;
+        for g in &self.groups {
+            if g.raft.is_initialized().await.unwrap_or(false) {
+                n += 1;
+            }
+        }
+        n
     }
 
     fn group(&self, shard: u32) -> Result<&Group, ProposeError> {
         self.groups.get(shard as usize).ok_or(ProposeError::NoSuchShard(shard))
     }
 
-    /// Replicates `cmd` through the shard's group and returns what applying
-    /// it did. Returns once the entry is committed (durable on a quorum) and
-    /// applied on this node.
+    fn leader_of(&self, shard: u32) -> Option<NodeId> {
+        self.groups.get(shard as usize).and_then(|g| g.raft.metrics().borrow_watched().current_leader)
+    }
+
+    /// Replicates `cmd` through the shard's group, on whichever node leads
+    /// it, and returns what applying it did. Returns once the entry is
+    /// committed (durable on a quorum). Retries leader changes and
+    /// unreachable leaders until the operation timeout, then reports the
+    /// shard unavailable (the entry may still commit later; retries are safe
+    /// because identical entries are stored once).
     pub async fn propose(&self, shard: u32, cmd: &ShardCommand) -> Result<ApplyOutcome, ProposeError> {
-        let g = self.group(shard)?;
+        self.group(shard)?;
+        let bytes = cmd.encode_to_vec();
         let started = Instant::now();
-        let res = g.raft.client_write(Command(cmd.encode_to_vec())).await;
-        metrics::histogram!("balsa_raft_commit_seconds").record(started.elapsed().as_secs_f64());
+        let deadline = started + self.op_timeout;
+        let mut hint: Option<NodeId> = None;
+        let mut last_reason = String::from("no leader elected");
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                metrics::counter!("balsa_propose_unavailable_total").increment(1);
+                return Err(ProposeError::Unavailable { shard, reason: last_reason });
+            }
+            let leader = hint.take().or_else(|| self.leader_of(shard));
+            let reply = match leader {
+                None => None,
+                Some(l) if l == self.id => Some(self.propose_here_timeout(shard, bytes.clone(), remaining).await),
+                Some(l) => {
+                    let req = pb::ProposeRequest { shard, command: bytes.clone() };
+                    match self.pool.call(l, remaining, |mut c| async move { c.propose(req).await }).await {
+                        Ok(r) => r.result,
+                        Err(e) => {
+                            last_reason = e.to_string();
+                            None
+                        }
+                    }
+                }
+            };
+            match reply {
+                Some(pb::propose_reply::Result::Outcome(o)) => {
+                    metrics::histogram!("balsa_raft_commit_seconds").record(started.elapsed().as_secs_f64());
+                    return Ok(ApplyOutcome { accepted: o.accepted, rejected: o.rejected });
+                }
+                Some(pb::propose_reply::Result::NotLeader(nl)) => {
+                    last_reason = format!("leader moved (hint: {:?})", nl.known.then_some(nl.leader));
+                    if nl.known && nl.leader != leader.unwrap_or(u64::MAX) {
+                        hint = Some(nl.leader);
+                        continue;
+                    }
+                }
+                Some(pb::propose_reply::Result::Unavailable(reason)) => last_reason = reason,
+                None => {}
+            }
+            tokio::time::sleep(RETRY_PAUSE.min(deadline.saturating_duration_since(Instant::now()))).await;
+        }
+    }
+
+    async fn propose_here_timeout(&self, shard: u32, command: Vec<u8>, timeout: Duration) -> pb::propose_reply::Result {
+        let Some(g) = self.groups.get(shard as usize) else {
+            return pb::propose_reply::Result::Unavailable(format!("no shard {shard}"));
+        };
+        match tokio::time::timeout(timeout, g.raft.client_write(Command(command))).await {
+            Err(_) => pb::propose_reply::Result::Unavailable(format!(
+                "shard {shard}: not committed within {timeout:?} (no quorum?)"
+            )),
+            Ok(Ok(resp)) => pb::propose_reply::Result::Outcome(pb::Outcome {
+                accepted: resp.data.accepted,
+                rejected: resp.data.rejected,
+            }),
+            Ok(Err(OpenraftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
+                pb::propose_reply::Result::NotLeader(pb::NotLeader {
+                    known: f.leader_id.is_some(),
+                    leader: f.leader_id.unwrap_or(0),
+                })
+            }
+            Ok(Err(e)) => pb::propose_reply::Result::Unavailable(format!("shard {shard}: {e}")),
+        }
+    }
+
+    /// Proposes on this node (the caller believes it leads the shard).
+    pub(crate) async fn propose_here(&self, shard: u32, command: Vec<u8>) -> pb::propose_reply::Result {
+        self.propose_here_timeout(shard, command, self.op_timeout).await
+    }
+
+    /// The leader's read index for `shard`, if this node leads it.
+    pub(crate) async fn read_index_here(&self, shard: u32) -> pb::ReadIndexReply {
+        let Some(g) = self.groups.get(shard as usize) else {
+            return pb::ReadIndexReply { error: format!("no shard {shard}"), ..Default::default() };
+        };
+        let res = tokio::time::timeout(self.op_timeout, g.raft.get_read_log_id(openraft::ReadPolicy::ReadIndex)).await;
         match res {
-            Ok(resp) => Ok(resp.data),
-            Err(e) => Err(classify(shard, e)),
+            Err(_) => pb::ReadIndexReply { error: "read index timed out (no quorum?)".into(), ..Default::default() },
+            Ok(Ok((read, _applied))) => pb::ReadIndexReply { ok: true, index: read.index(), ..Default::default() },
+            Ok(Err(OpenraftError::APIError(LinearizableReadError::ForwardToLeader(f)))) => pb::ReadIndexReply {
+                not_leader: Some(pb::NotLeader { known: f.leader_id.is_some(), leader: f.leader_id.unwrap_or(0) }),
+                ..Default::default()
+            },
+            Ok(Err(e)) => pb::ReadIndexReply { error: e.to_string(), ..Default::default() },
         }
     }
 
     /// Waits until this node's replica of `shard` has applied everything
-    /// committed before the call (read-index), so a read sees every write
-    /// acknowledged before it started.
+    /// committed before the call (read-index, asked of the leader), so a
+    /// read here sees every write acknowledged anywhere before it started.
     pub async fn read_barrier(&self, shard: u32) -> Result<(), ProposeError> {
         let g = self.group(shard)?;
-        g.raft
-            .ensure_linearizable(openraft::ReadPolicy::ReadIndex)
-            .await
-            .map(|_| ())
-            .map_err(|e| ProposeError::Unavailable { shard, reason: e.to_string() })
+        let deadline = Instant::now() + self.op_timeout;
+        let mut last_reason = String::from("no leader elected");
+        let mut hint = None;
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return Err(ProposeError::Unavailable { shard, reason: last_reason });
+            }
+            let leader = hint.take().or_else(|| self.leader_of(shard));
+            let reply = match leader {
+                None => None,
+                Some(l) if l == self.id => Some(self.read_index_here(shard).await),
+                Some(l) => match self
+                    .pool
+                    .call(l, remaining, |mut c| async move { c.read_index(pb::ShardRef { shard }).await })
+                    .await
+                {
+                    Ok(r) => Some(r),
+                    Err(e) => {
+                        last_reason = e.to_string();
+                        None
+                    }
+                },
+            };
+            if let Some(r) = reply {
+                if r.ok {
+                    let wait = g.raft.wait(Some(deadline.saturating_duration_since(Instant::now())));
+                    return match wait.applied_index_at_least(Some(r.index), "read barrier").await {
+                        Ok(_) => Ok(()),
+                        Err(e) => {
+                            Err(ProposeError::Unavailable { shard, reason: format!("catching up to read index: {e}") })
+                        }
+                    };
+                }
+                if let Some(nl) = r.not_leader {
+                    if nl.known && Some(nl.leader) != leader {
+                        hint = Some(nl.leader);
+                        continue;
+                    }
+                }
+                if !r.error.is_empty() {
+                    last_reason = r.error;
+                }
+            }
+            tokio::time::sleep(RETRY_PAUSE.min(deadline.saturating_duration_since(Instant::now()))).await;
+        }
     }
 
     /// A reader over this node's replica of `shard`.
@@ -179,17 +438,108 @@ impl RaftNode {
             .map(|g| {
                 let m = g.raft.metrics().borrow_watched().clone();
                 let stats = g.storage.stats();
+                let replicas = m
+                    .replication
+                    .as_ref()
+                    .map(|r| r.iter().map(|(n, l)| (*n, l.as_ref().map(|l| l.index))).collect())
+                    .unwrap_or_default();
                 GroupStatus {
                     shard: g.shard,
                     leader: m.current_leader,
                     term: m.current_term,
-                    committed: m.last_log_index,
+                    last_log: m.last_log_index,
                     applied: m.last_applied.map(|l| l.index),
+                    replicas,
                     streams: stats.streams,
                     chunks: stats.chunks,
                 }
             })
             .collect()
+    }
+
+    /// Moves leadership of groups this node leads beyond its fair share
+    /// (`ceil(groups / members)`) to the caught-up member leading fewest.
+    /// Returns how many transfers it started.
+    pub async fn rebalance_leaders(&self) -> usize {
+        let n = self.members.len();
+        if n <= 1 {
+            return 0;
+        }
+        let fair = self.groups.len().div_ceil(n);
+        let mut count: BTreeMap<NodeId, usize> = self.members.keys().map(|id| (*id, 0)).collect();
+        let mut mine = Vec::new();
+        for g in &self.groups {
+            let m = g.raft.metrics().borrow_watched().clone();
+            if let Some(l) = m.current_leader {
+                *count.entry(l).or_default() += 1;
+                if l == self.id {
+                    mine.push((g, m));
+                }
+            }
+        }
+        let mut started = 0;
+        while count[&self.id] > fair {
+            let Some((g, m)) = mine.pop() else { break };
+            // A target must be caught up with this leader's log.
+            let last = m.last_log_index;
+            let caught_up = |node: &NodeId| {
+                m.replication.as_ref().and_then(|r| r.get(node)).is_some_and(|l| l.as_ref().map(|l| l.index) == last)
+            };
+            let target = count
+                .iter()
+                .filter(|(id, _)| **id != self.id && caught_up(id))
+                .min_by_key(|(id, c)| (**c, **id))
+                .map(|(id, _)| *id);
+            let Some(target) = target else { continue };
+            if count[&target] + 1 > fair {
+                break;
+            }
+            if g.raft.trigger().transfer_leader(target).await.is_ok() {
+                tracing::info!(shard = g.shard, to = target, "transferring leadership to balance leaders");
+                *count.get_mut(&self.id).expect("self counted") -= 1;
+                *count.get_mut(&target).expect("target counted") += 1;
+                started += 1;
+            }
+        }
+        started
+    }
+
+    /// Before a planned stop: hands every group this node leads to a
+    /// caught-up peer, and waits up to `timeout` for the moves, so clients
+    /// see no election gap during a rolling restart.
+    pub async fn hand_off_leadership(&self, timeout: Duration) {
+        let others: Vec<NodeId> = self.members.keys().copied().filter(|id| *id != self.id).collect();
+        if others.is_empty() {
+            return;
+        }
+        let mut moved = 0usize;
+        for (i, g) in self.groups.iter().enumerate() {
+            let m = g.raft.metrics().borrow_watched().clone();
+            if m.current_leader != Some(self.id) {
+                continue;
+            }
+            let last = m.last_log_index;
+            let caught_up: Vec<NodeId> = others
+                .iter()
+                .copied()
+                .filter(|n| {
+                    m.replication.as_ref().and_then(|r| r.get(n)).is_some_and(|l| l.as_ref().map(|l| l.index) == last)
+                })
+                .collect();
+            if caught_up.is_empty() {
+                continue;
+            }
+            let target = caught_up[i % caught_up.len()];
+            if g.raft.trigger().transfer_leader(target).await.is_ok() {
+                moved += 1;
+            }
+        }
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline && self.groups.iter().any(|g| self.leader_of(g.shard) == Some(self.id)) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let still = self.groups.iter().filter(|g| self.leader_of(g.shard) == Some(self.id)).count();
+        tracing::info!(moved, still_leading = still, "handed off leadership before stopping");
     }
 
     /// Stops every group and makes everything written durable.
@@ -205,19 +555,13 @@ impl RaftNode {
     }
 }
 
-fn classify(
-    shard: u32,
-    e: openraft::errors::RaftError<
-        crate::types::TypeConfig,
-        openraft::errors::ClientWriteError<crate::types::TypeConfig>,
-    >,
-) -> ProposeError {
-    use openraft::errors::{ClientWriteError, RaftError as OpenraftError};
-    match e {
-        OpenraftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
-            ProposeError::NotLeader { shard, leader: f.leader_id }
-        }
-        OpenraftError::APIError(other) => ProposeError::Unavailable { shard, reason: other.to_string() },
-        OpenraftError::Fatal(f) => ProposeError::Fatal { shard, reason: f.to_string() },
-    }
+fn shard_dir(snapshots: &Path, shard: u32) -> PathBuf {
+    snapshots.join(format!("shard-{shard}"))
+}
+
+#[allow(dead_code)]
+fn _assert_send_sync() {
+    fn is<T: Send + Sync>() {}
+    is::<RaftNode>();
+    let _ = std::marker::PhantomData::<TypeConfig>;
 }

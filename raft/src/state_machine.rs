@@ -90,6 +90,7 @@ pub struct StateMachine {
 impl StateMachine {
     pub fn open(shard: u32, db: Arc<Db>, storage: Arc<Shard>, snapshot_dir: PathBuf) -> io::Result<Self> {
         std::fs::create_dir_all(&snapshot_dir)?;
+        remove_leftover_files(&snapshot_dir);
         let meta = db.cf(CF_SM_META);
         let applied = match db.raw().get_cf(meta, meta_key(shard, APPLIED)).map_err(io_err("read applied"))? {
             Some(b) => codec::decode(&b)?,
@@ -239,13 +240,12 @@ fn snapshot_name(meta: &SnapshotMeta) -> String {
     }
 }
 
-fn remove_other_snapshots(dir: &Path, keep: &Path) {
+/// Removes snapshot files left by a previous run (written out for sending,
+/// or half received): nothing refers to them after a restart.
+fn remove_leftover_files(dir: &Path) {
     if let Ok(rd) = std::fs::read_dir(dir) {
         for e in rd.flatten() {
-            let p = e.path();
-            if p != keep && p.extension().is_some_and(|x| x == "snap" || x == "tmp") {
-                let _ = std::fs::remove_file(p);
-            }
+            let _ = std::fs::remove_file(e.path());
         }
     }
 }
@@ -301,7 +301,10 @@ impl LocalSnapshot {
         std::fs::create_dir_all(dir)?;
         let snap = db.raw().snapshot();
         let meta = applied_at(db, &snap, shard)?;
-        let path = dir.join(snapshot_name(&meta));
+        // Unique: several followers may need this shard at once.
+        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = dir.join(format!("{}.{}-{seq}.out", snapshot_name(&meta), std::process::id()));
         let tmp = path.with_extension("tmp");
         let mut out = BufWriter::new(std::fs::File::create(&tmp)?);
         let mut ro = rocksdb::ReadOptions::default();
@@ -322,7 +325,6 @@ impl LocalSnapshot {
         let file = out.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
         std::fs::rename(&tmp, &path)?;
-        remove_other_snapshots(dir, &path);
         tracing::info!(shard, last_log_id = ?meta.last_log_id, path = %path.display(), "materialized snapshot");
         Ok((meta, path))
     }
