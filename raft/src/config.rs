@@ -38,6 +38,13 @@ impl RaftConfig {
             election_timeout_max: self.election_timeout_max.as_millis() as u64,
             snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(self.snapshot_logs_since_last),
             max_in_snapshot_log_to_keep: self.max_in_snapshot_log_to_keep,
+            // A replica whose data directory was wiped rejoins under its id
+            // with an empty log; the leader must rebuild it (by log or
+            // snapshot) instead of treating the reversion as a bug. The risk,
+            // documented in docs/ARCHITECTURE.md: until it has caught up, the
+            // wiped replica may vote for a candidate missing entries only it
+            // had acknowledged, so a wipe plus another failure can lose data.
+            allow_log_reversion: Some(true),
             ..Default::default()
         }
         .validate()

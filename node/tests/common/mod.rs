@@ -48,6 +48,18 @@ impl Balsa {
         b
     }
 
+    /// A node that is not started yet, on given ports.
+    pub fn new(data: &Path, http_port: u16, grpc_port: u16, extra: &[String]) -> Self {
+        Balsa {
+            child: None,
+            data: data.to_path_buf(),
+            http_port,
+            grpc_port,
+            extra: extra.to_vec(),
+            log: data.with_extension("log"),
+        }
+    }
+
     pub fn spawn(&mut self) {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_balsa"))
