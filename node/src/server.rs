@@ -97,7 +97,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             }
         })
     };
+    tokio::spawn(Arc::clone(&raft).run_quiescence());
     if clustered {
+        tokio::spawn(Arc::clone(&raft).run_liveness());
         let r = Arc::clone(&raft);
         tokio::spawn(async move { r.form().await });
         let r = Arc::clone(&raft);

@@ -63,6 +63,29 @@ pub struct RaftNode {
     members: BTreeMap<NodeId, BasicNode>,
     snapshots: PathBuf,
     op_timeout: Duration,
+    liveness: Liveness,
+}
+
+/// When each peer last answered a node-level ping: one ping per node pair,
+/// whatever the number of groups, decides whether idle groups may sleep.
+#[derive(Default)]
+struct Liveness {
+    last_ok: std::sync::Mutex<HashMap<NodeId, Instant>>,
+}
+
+/// How often peers are pinged.
+const PING_EVERY: Duration = Duration::from_millis(250);
+/// A peer silent for this long is presumed down.
+const PEER_DOWN_AFTER: Duration = Duration::from_millis(1200);
+/// A group with no new log entry for this long may stop ticking.
+const IDLE_AFTER: Duration = Duration::from_secs(2);
+
+/// Per-group bookkeeping of the quiescence loop.
+struct QuiesceState {
+    last_log: Option<u64>,
+    changed_at: Instant,
+    ticking: bool,
+    elect_requested_for: Option<(NodeId, u64)>,
 }
 
 impl RaftNode {
@@ -117,7 +140,16 @@ impl RaftNode {
                 .map_err(|e| RaftError::Raft(e.to_string()))?;
             groups.push(Group { shard, raft, storage });
         }
-        let node = Arc::new(Self { id, db, groups, pool, members, snapshots, op_timeout: raft.op_timeout });
+        let node = Arc::new(Self {
+            id,
+            db,
+            groups,
+            pool,
+            members,
+            snapshots,
+            op_timeout: raft.op_timeout,
+            liveness: Liveness::default(),
+        });
         if node.members.len() == 1 {
             node.initialize_groups().await?;
         }
@@ -241,14 +273,14 @@ impl RaftNode {
         shard_dir(&self.snapshots, shard)
     }
 
+    /// Groups that know a membership (initialized here or joined from a
+    /// leader). Read from metrics, so the pings that carry it cost no
+    /// message to any group's core.
     pub(crate) async fn initialized_groups(&self) -> u32 {
-        let mut n = 0;
-        for g in &self.groups {
-            if g.raft.is_initialized().await.unwrap_or(false) {
-                n += 1;
-            }
-        }
-        n
+        self.groups
+            .iter()
+            .filter(|g| g.raft.metrics().borrow_watched().membership_config.membership().voter_ids().next().is_some())
+            .count() as u32
     }
 
     fn group(&self, shard: u32) -> Result<&Group, ProposeError> {
@@ -316,7 +348,22 @@ impl RaftNode {
         let Some(g) = self.groups.get(shard as usize) else {
             return pb::propose_reply::Result::Unavailable(format!("no shard {shard}"));
         };
-        match tokio::time::timeout(timeout, g.raft.client_write(Command(command))).await {
+        let deadline = Instant::now() + timeout;
+        let mut res = tokio::time::timeout(timeout, g.raft.client_write(Command(command.clone()))).await;
+        // A quiesced leader's quorum lease has lapsed (no heartbeats while
+        // idle): openraft refuses with an empty ForwardToLeader. Wake the
+        // group, renew the lease with one heartbeat round, and try again.
+        while let Ok(Err(OpenraftError::APIError(ClientWriteError::ForwardToLeader(f)))) = &res {
+            if f.leader_id.is_some() || self.leader_of(shard) != Some(self.id) || Instant::now() >= deadline {
+                break;
+            }
+            g.raft.runtime_config().tick(true);
+            let _ = g.raft.trigger().heartbeat().await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            let left = deadline.saturating_duration_since(Instant::now());
+            res = tokio::time::timeout(left, g.raft.client_write(Command(command.clone()))).await;
+        }
+        match res {
             Err(_) => pb::propose_reply::Result::Unavailable(format!(
                 "shard {shard}: not committed within {timeout:?} (no quorum?)"
             )),
@@ -540,6 +587,120 @@ impl RaftNode {
         }
         let still = self.groups.iter().filter(|g| self.leader_of(g.shard) == Some(self.id)).count();
         tracing::info!(moved, still_leading = still, "handed off leadership before stopping");
+    }
+
+    fn peer_alive(&self, node: NodeId) -> bool {
+        node == self.id
+            || self
+                .liveness
+                .last_ok
+                .lock()
+                .expect("liveness lock")
+                .get(&node)
+                .is_some_and(|t| t.elapsed() < PEER_DOWN_AFTER)
+    }
+
+    /// Pings every peer forever (one call per peer per `PING_EVERY`).
+    pub async fn run_liveness(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(PING_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let pings = self.pool.peers().into_iter().map(|peer| {
+                let req = pb::HelloRequest { from: self.id, shards: self.shard_count() };
+                let pool = Arc::clone(&self.pool);
+                async move {
+                    (
+                        peer,
+                        pool.call(peer, PEER_DOWN_AFTER / 2, |mut c| async move { c.hello(req).await }).await.is_ok(),
+                    )
+                }
+            });
+            let now = Instant::now();
+            for (peer, ok) in futures::future::join_all(pings).await {
+                if ok {
+                    self.liveness.last_ok.lock().expect("liveness lock").insert(peer, now);
+                }
+            }
+        }
+    }
+
+    /// Quiesces idle groups, as TiKV's hibernate regions and CockroachDB's
+    /// quiescence do: a group with no new log entry for `IDLE_AFTER`, whose
+    /// replicas are caught up and whose leader's node answers pings, stops
+    /// its ticker (no heartbeats, no election timer). Leader failure is then
+    /// detected by the node-level pings instead, and the group is woken (and,
+    /// on the lowest live follower, an election triggered at once). Any new
+    /// entry wakes it too. Idle cost so scales with nodes, not groups.
+    pub async fn run_quiescence(self: Arc<Self>) {
+        let mut state: Vec<QuiesceState> = self
+            .groups
+            .iter()
+            .map(|_| QuiesceState {
+                last_log: None,
+                changed_at: Instant::now(),
+                ticking: true,
+                elect_requested_for: None,
+            })
+            .collect();
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let sleeping = state.iter().filter(|s| !s.ticking).count();
+            metrics::gauge!("balsa_quiesced_groups").set(sleeping as f64);
+            for (g, st) in self.groups.iter().zip(state.iter_mut()) {
+                // Read in place: cloning every group's metrics each round
+                // would cost more than the heartbeats it saves.
+                let (last_log, caught_up, leader, term, followers_ok) = {
+                    let m = g.raft.metrics();
+                    let m = m.borrow_watched();
+                    let followers_ok = m.replication.as_ref().is_some_and(|r| {
+                        r.iter().all(|(n, matched)| {
+                            *n == self.id
+                                || (self.peer_alive(*n) && matched.as_ref().map(|x| x.index) == m.last_log_index)
+                        })
+                    });
+                    (
+                        m.last_log_index,
+                        m.last_applied.as_ref().map(|l| l.index) == m.last_log_index,
+                        m.current_leader,
+                        m.current_term,
+                        followers_ok,
+                    )
+                };
+                if last_log != st.last_log {
+                    st.last_log = last_log;
+                    st.changed_at = Instant::now();
+                }
+                let idle = st.changed_at.elapsed() >= IDLE_AFTER;
+                let quiet = idle
+                    && caught_up
+                    && match leader {
+                        None => false,
+                        Some(l) if l == self.id => followers_ok,
+                        Some(l) => self.peer_alive(l),
+                    };
+                if quiet != !st.ticking {
+                    g.raft.runtime_config().tick(!quiet);
+                    st.ticking = !quiet;
+                    tracing::trace!(shard = g.shard, quiet, "group ticker");
+                }
+                // The leader's node is down: elect now rather than after a
+                // full election timeout; only the lowest live follower asks,
+                // so the two survivors do not split the vote.
+                if let Some(l) = leader {
+                    if l != self.id && !self.peer_alive(l) {
+                        let lowest_live = self.members.keys().copied().filter(|n| *n != l && self.peer_alive(*n)).min();
+                        if lowest_live == Some(self.id) && st.elect_requested_for != Some((l, term)) {
+                            st.elect_requested_for = Some((l, term));
+                            tracing::info!(shard = g.shard, dead_leader = l, "leader's node is down; electing");
+                            let _ = g.raft.trigger().elect(true).await;
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// Stops every group and makes everything written durable.

@@ -1427,7 +1427,16 @@ fn run() -> Result<bool> {
     let raw = ds.raw_bytes as f64;
     row("command", command_line.clone());
     row("balsa", format!("{} {}", a.balsa.display(), flags.join(" ")));
-    row("machine", format!("{cores} cores visible to the bench (shared with the bench client)"));
+    let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, m)| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    row("machine", format!("{cores} cores ({cpu_model}), shared by balsa and the bench client"));
     row(
         "data",
         format!(
