@@ -100,6 +100,17 @@ impl Db {
         self.db.put_cf_opt(self.cf(CF_NODE), key.as_bytes(), value, &wo).map_err(RaftError::rocks("write node meta"))
     }
 
+    /// Makes everything durable and stops RocksDB's background work, so the
+    /// process can exit without racing compactions or flushes (which can
+    /// abort the process in RocksDB's static destructors).
+    pub async fn close(&self) -> std::io::Result<()> {
+        self.durable().await?;
+        let db = Arc::clone(&self.db);
+        tokio::task::spawn_blocking(move || db.cancel_all_background_work(true))
+            .await
+            .map_err(|e| std::io::Error::other(format!("close: {e}")))
+    }
+
     /// Approximate on-disk bytes per column family, for metrics.
     pub fn sizes(&self) -> Vec<(&'static str, u64)> {
         ALL_CFS

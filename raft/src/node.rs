@@ -710,7 +710,7 @@ impl RaftNode {
                 tracing::warn!(shard = g.shard, error = %e, "raft shutdown");
             }
         }
-        if let Err(e) = self.db.durable().await {
+        if let Err(e) = self.db.close().await {
             tracing::warn!(error = %e, "final wal flush");
         }
     }
