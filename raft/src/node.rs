@@ -287,6 +287,16 @@ impl RaftNode {
         self.groups.get(shard as usize).ok_or(ProposeError::NoSuchShard(shard))
     }
 
+    /// Completes once this node sees a leader of `shard` other than `from`.
+    async fn leader_moves_from(&self, shard: u32, from: NodeId) {
+        loop {
+            tokio::time::sleep(RETRY_PAUSE).await;
+            if matches!(self.leader_of(shard), Some(l) if l != from) {
+                return;
+            }
+        }
+    }
+
     fn leader_of(&self, shard: u32) -> Option<NodeId> {
         self.groups.get(shard as usize).and_then(|g| g.raft.metrics().borrow_watched().current_leader)
     }
@@ -316,10 +326,19 @@ impl RaftNode {
                 Some(l) if l == self.id => Some(self.propose_here_timeout(shard, bytes.clone(), remaining).await),
                 Some(l) => {
                     let req = pb::ProposeRequest { shard, command: bytes.clone() };
-                    match self.pool.call(l, remaining, |mut c| async move { c.propose(req).await }).await {
-                        Ok(r) => r.result,
-                        Err(e) => {
-                            last_reason = e.to_string();
+                    let call = self.pool.call(l, remaining, |mut c| async move { c.propose(req).await });
+                    // A leader cut off by a partition hangs the call: stop
+                    // waiting as soon as this node sees another leader.
+                    tokio::select! {
+                        r = call => match r {
+                            Ok(r) => r.result,
+                            Err(e) => {
+                                last_reason = e.to_string();
+                                None
+                            }
+                        },
+                        _ = self.leader_moves_from(shard, l) => {
+                            last_reason = format!("leader of shard {shard} moved from node {l}");
                             None
                         }
                     }
@@ -420,17 +439,20 @@ impl RaftNode {
             let reply = match leader {
                 None => None,
                 Some(l) if l == self.id => Some(self.read_index_here(shard).await),
-                Some(l) => match self
-                    .pool
-                    .call(l, remaining, |mut c| async move { c.read_index(pb::ShardRef { shard }).await })
-                    .await
-                {
-                    Ok(r) => Some(r),
-                    Err(e) => {
-                        last_reason = e.to_string();
-                        None
+                Some(l) => {
+                    let call =
+                        self.pool.call(l, remaining, |mut c| async move { c.read_index(pb::ShardRef { shard }).await });
+                    tokio::select! {
+                        r = call => match r {
+                            Ok(r) => Some(r),
+                            Err(e) => {
+                                last_reason = e.to_string();
+                                None
+                            }
+                        },
+                        _ = self.leader_moves_from(shard, l) => None,
                     }
-                },
+                }
             };
             if let Some(r) = reply {
                 if r.ok {

@@ -192,6 +192,21 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
+        // Never send a request with a gap between prev_log_id and its first
+        // entry. openraft 0.10.0-alpha.37 can build one from a stale
+        // replication session after the log was purged under it (a wiped
+        // follower rejoining while writes continue); failing the call ends
+        // that session instead.
+        if let Some(first) = rpc.entries.first() {
+            let expected = rpc.prev_log_id.as_ref().map_or(0, |p| p.index + 1);
+            if first.log_id.index != expected {
+                return Err(RPCError::Network(NetworkError::new(&AnyError::error(format!(
+                    "refusing append with a gap: prev index {:?}, first entry {}",
+                    rpc.prev_log_id.as_ref().map(|p| p.index),
+                    first.log_id.index
+                )))));
+            }
+        }
         self.raft_rpc(pb::RaftRpc::AppendEntries, &rpc, ttl(&option)).await
     }
 
