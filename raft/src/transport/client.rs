@@ -310,3 +310,25 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         codec::decode(&reply.payload).map_err(|e| unreachable(&e))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A peer whose DNS name does not resolve yet (a pod not scheduled) is a
+    /// retryable failure of each call, never a panic or a hang.
+    #[tokio::test]
+    async fn unresolvable_peer_fails_calls_quickly() {
+        let addrs = HashMap::from([(1, "balsa-1.balsa-headless.nowhere.invalid:9095".to_string())]);
+        let pool = PeerPool::new(0, addrs, Arc::new(NetFilter::new()));
+        let started = std::time::Instant::now();
+        let req = pb::HelloRequest { from: 0, shards: 1 };
+        let err = pool.call(1, Duration::from_secs(5), |mut c| async move { c.hello(req).await }).await.unwrap_err();
+        assert!(matches!(err, TransportError::Unreachable { .. } | TransportError::Status { .. }), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(5), "must fail before the deadline");
+        assert!(matches!(
+            pool.call(7, Duration::from_secs(1), |mut c| async move { c.hello(pb::HelloRequest::default()).await }).await,
+            Err(TransportError::UnknownNode(7))
+        ));
+    }
+}
