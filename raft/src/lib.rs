@@ -12,6 +12,7 @@ pub mod db;
 pub mod error;
 mod log_store;
 pub mod node;
+mod rocks;
 mod state_machine;
 pub mod transport;
 pub mod types;

@@ -14,6 +14,7 @@ use openraft::{OptionalSend, RaftLogReader};
 
 use crate::codec;
 use crate::db::{CF_LOG, CF_RAFT_META, Db};
+use crate::rocks::{blocking, io_err, meta_key};
 use crate::types::{Entry, LogId, TypeConfig, Vote};
 
 const VOTE: u8 = 1;
@@ -25,22 +26,6 @@ fn log_key(shard: u32, index: u64) -> [u8; 12] {
     k[..4].copy_from_slice(&shard.to_be_bytes());
     k[4..].copy_from_slice(&index.to_be_bytes());
     k
-}
-
-fn meta_key(shard: u32, tag: u8) -> [u8; 5] {
-    let mut k = [0u8; 5];
-    k[..4].copy_from_slice(&shard.to_be_bytes());
-    k[4] = tag;
-    k
-}
-
-fn io_err(context: &'static str) -> impl FnOnce(rocksdb::Error) -> io::Error {
-    move |e| io::Error::other(format!("{context}: {e}"))
-}
-
-/// Runs a RocksDB call off the async worker threads.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> io::Result<T> + Send + 'static) -> io::Result<T> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| io::Error::other(format!("blocking task: {e}")))?
 }
 
 #[derive(Clone, Debug)]

@@ -17,29 +17,15 @@ use prost::Message;
 
 use crate::codec;
 use crate::db::{CF_SM, CF_SM_META, Db};
+use crate::rocks::{blocking, io_err, meta_key};
 use crate::types::{LogId, SnapshotMeta, StoredMembership, TypeConfig};
 
 const APPLIED: u8 = 1;
 const MEMBERSHIP: u8 = 2;
 const SNAPSHOT: u8 = 3;
 
-fn meta_key(shard: u32, tag: u8) -> [u8; 5] {
-    let mut k = [0u8; 5];
-    k[..4].copy_from_slice(&shard.to_be_bytes());
-    k[4] = tag;
-    k
-}
-
-fn io_err(context: &'static str) -> impl FnOnce(rocksdb::Error) -> io::Error {
-    move |e| io::Error::other(format!("{context}: {e}"))
-}
-
 fn storage_io(e: balsa_storage::StorageError) -> io::Error {
     io::Error::other(e.to_string())
-}
-
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> io::Result<T> + Send + 'static) -> io::Result<T> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| io::Error::other(format!("blocking task: {e}")))?
 }
 
 /// A shard snapshot.

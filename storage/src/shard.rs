@@ -398,28 +398,14 @@ impl ApplyWork<'_> {
 fn out_of_order_message(tenant: &str, labels: &Labels, rejected: &[(i64, i64)], total: usize) -> String {
     let mut msg = String::new();
     for (ts, floor) in rejected {
-        let ts = format_go_time(*ts);
+        let ts = balsa_model::timefmt::go_time_string(*ts);
         msg.push_str(&format!(
             "entry with timestamp {ts} ignored, reason: 'entry too far behind, entry timestamp is: {ts}, oldest acceptable timestamp is: {}',\n",
-            format_go_time(*floor)
+            balsa_model::timefmt::go_time_string(*floor)
         ));
     }
     msg.push_str(&format!("user '{tenant}', total ignored: {} out of {total} for stream: {labels}", rejected.len()));
     msg
-}
-
-/// Formats like Go's `time.Time.String()` in UTC.
-pub fn format_go_time(ts_ns: i64) -> String {
-    let dt = chrono::DateTime::from_timestamp_nanos(ts_ns);
-    let frac = ts_ns.rem_euclid(1_000_000_000);
-    let mut out = dt.format("%Y-%m-%d %H:%M:%S").to_string();
-    if frac != 0 {
-        let digits = format!("{frac:09}");
-        out.push('.');
-        out.push_str(digits.trim_end_matches('0'));
-    }
-    out.push_str(" +0000 UTC");
-    out
 }
 
 /// Reads one shard replica's data.

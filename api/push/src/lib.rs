@@ -20,8 +20,9 @@ pub mod limits;
 pub mod logproto;
 pub mod rate;
 pub mod service_name;
-pub mod timefmt;
 pub mod validate;
+
+pub use balsa_model::timefmt;
 
 pub use decode::{DEFAULT_MAX_DECODED_BYTES, decode, decode_legacy, decode_legacy_json};
 pub use error::{ErrorKind, PushError};

@@ -327,7 +327,8 @@ mod tests {
         assert!(matches!(err, TransportError::Unreachable { .. } | TransportError::Status { .. }), "{err}");
         assert!(started.elapsed() < Duration::from_secs(5), "must fail before the deadline");
         assert!(matches!(
-            pool.call(7, Duration::from_secs(1), |mut c| async move { c.hello(pb::HelloRequest::default()).await }).await,
+            pool.call(7, Duration::from_secs(1), |mut c| async move { c.hello(pb::HelloRequest::default()).await })
+                .await,
             Err(TransportError::UnknownNode(7))
         ));
     }

@@ -7,6 +7,7 @@ pub mod entry;
 pub mod labels;
 pub mod read;
 pub mod tenant;
+pub mod timefmt;
 pub mod units;
 
 pub use entry::{Entry, PushRequest, StreamPush};
