@@ -38,6 +38,11 @@ fn install_metrics() -> anyhow::Result<PrometheusHandle> {
 fn cluster_spec(cfg: &Config) -> anyhow::Result<ClusterSpec> {
     let peers: BTreeMap<u64, String> =
         cfg.cluster.peers.iter().enumerate().map(|(i, p)| (i as u64, p.clone())).collect();
+    if peers.len() > 3 {
+        // Every group has a voter on every node; placing groups on three of
+        // many nodes (min(3, nodes) replicas) is not built yet.
+        anyhow::bail!("cluster.peers lists {} nodes; Balsa supports one to three nodes for now", peers.len());
+    }
     let id = cfg.node_id(&crate::config::system_hostname());
     if !peers.is_empty() && !peers.contains_key(&id) {
         anyhow::bail!(
