@@ -31,5 +31,10 @@ fn main() -> anyhow::Result<()> {
         tracing::warn!(var = %var, "ignoring environment variable: it names no config key");
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("start tokio runtime")?;
-    runtime.block_on(server::run(cfg))
+    if let Err(e) = runtime.block_on(server::run(cfg)) {
+        tracing::error!(error = format!("{e:#}"), "balsa failed");
+        eprintln!("balsa: {e:#}");
+        std::process::exit(1);
+    }
+    Ok(())
 }
