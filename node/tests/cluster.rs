@@ -142,7 +142,12 @@ impl Writer {
                 let mut ok = false;
                 for attempt in 0..60 {
                     let url = &urls[(seq as usize + attempt) % urls.len()];
-                    if push(url, &stream, ts, &line) == 204 {
+                    let tried = Instant::now();
+                    let code = push(url, &stream, ts, &line);
+                    if tried.elapsed() > Duration::from_secs(1) {
+                        eprintln!("{name}: push of {line} to {url} took {:?} and answered {code}", tried.elapsed());
+                    }
+                    if code == 204 {
                         ok = true;
                         break;
                     }
@@ -150,6 +155,9 @@ impl Writer {
                 }
                 if ok {
                     let gap = last_ok.elapsed();
+                    if gap > Duration::from_secs(1) {
+                        eprintln!("{name}: {line} acknowledged after a {gap:?} wait");
+                    }
                     let mut mg = g.lock().unwrap();
                     if gap > *mg {
                         *mg = gap;

@@ -19,9 +19,13 @@ pub struct RaftConfig {
 impl Default for RaftConfig {
     fn default() -> Self {
         Self {
-            heartbeat_interval: Duration::from_millis(500),
-            election_timeout_min: Duration::from_millis(1500),
-            election_timeout_max: Duration::from_millis(3000),
+            // Short timeouts for fast failover; idle groups stop ticking
+            // altogether (see RaftNode::run_quiescence), so only busy groups
+            // pay for heartbeats, and replication traffic suppresses most of
+            // those (heartbeat_min_interval).
+            heartbeat_interval: Duration::from_millis(250),
+            election_timeout_min: Duration::from_millis(750),
+            election_timeout_max: Duration::from_millis(1500),
             snapshot_logs_since_last: 5000,
             max_in_snapshot_log_to_keep: 1000,
             op_timeout: Duration::from_secs(10),
@@ -36,6 +40,7 @@ impl RaftConfig {
             heartbeat_interval: self.heartbeat_interval.as_millis() as u64,
             election_timeout_min: self.election_timeout_min.as_millis() as u64,
             election_timeout_max: self.election_timeout_max.as_millis() as u64,
+            heartbeat_min_interval: Some(self.heartbeat_interval.as_millis() as u64),
             snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(self.snapshot_logs_since_last),
             max_in_snapshot_log_to_keep: self.max_in_snapshot_log_to_keep,
             // A replica whose data directory was wiped rejoins under its id

@@ -287,6 +287,18 @@ impl RaftNode {
         self.groups.get(shard as usize).ok_or(ProposeError::NoSuchShard(shard))
     }
 
+    /// While this replica knows no leader (just restarted, or its group is
+    /// quiet), ask the live peers in turn: whoever leads answers, the others
+    /// reply with a hint.
+    fn guess_peer(&self, round: &mut usize) -> Option<NodeId> {
+        let live: Vec<NodeId> = self.pool.peers().into_iter().filter(|p| self.peer_alive(*p)).collect();
+        if live.is_empty() {
+            return None;
+        }
+        *round += 1;
+        Some(live[*round % live.len()])
+    }
+
     /// Completes once this node sees a leader of `shard` other than `from`.
     async fn leader_moves_from(&self, shard: u32, from: NodeId) {
         loop {
@@ -313,6 +325,7 @@ impl RaftNode {
         let started = Instant::now();
         let deadline = started + self.op_timeout;
         let mut hint: Option<NodeId> = None;
+        let mut guesses = 0usize;
         let mut last_reason = String::from("no leader elected");
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
@@ -320,7 +333,7 @@ impl RaftNode {
                 metrics::counter!("balsa_propose_unavailable_total").increment(1);
                 return Err(ProposeError::Unavailable { shard, reason: last_reason });
             }
-            let leader = hint.take().or_else(|| self.leader_of(shard));
+            let leader = hint.take().or_else(|| self.leader_of(shard)).or_else(|| self.guess_peer(&mut guesses));
             let reply = match leader {
                 None => None,
                 Some(l) if l == self.id => Some(self.propose_here_timeout(shard, bytes.clone(), remaining).await),
@@ -430,12 +443,13 @@ impl RaftNode {
         let deadline = Instant::now() + self.op_timeout;
         let mut last_reason = String::from("no leader elected");
         let mut hint = None;
+        let mut guesses = 0usize;
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
                 return Err(ProposeError::Unavailable { shard, reason: last_reason });
             }
-            let leader = hint.take().or_else(|| self.leader_of(shard));
+            let leader = hint.take().or_else(|| self.leader_of(shard)).or_else(|| self.guess_peer(&mut guesses));
             let reply = match leader {
                 None => None,
                 Some(l) if l == self.id => Some(self.read_index_here(shard).await),
