@@ -13,10 +13,12 @@ use std::time::{Duration, Instant};
 pub fn free_port() -> u16 {
     use std::sync::atomic::{AtomicU32, Ordering};
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    let base = 20_000 + (std::process::id() % 2_000) * 10;
+    // Below Linux's ephemeral range (32768+), so no outgoing connection can
+    // be holding the port when the node binds it.
+    let base = 10_000 + (std::process::id() % 1_000) * 20;
     loop {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let port = (base + n % 25_000) as u16;
+        let port = (base + n % 2_000) as u16;
         if TcpListener::bind(("127.0.0.1", port)).is_ok() {
             return port;
         }
