@@ -31,8 +31,11 @@ fn main() -> anyhow::Result<()> {
         tracing::warn!(var = %var, "ignoring environment variable: it names no config key");
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("start tokio runtime")?;
-    if let Err(e) = runtime.block_on(server::run(cfg)) {
-        tracing::error!(error = format!("{e:#}"), "balsa failed");
+    let result = runtime.block_on(server::run(cfg));
+    // Shut every task down (and with them the last database handles) before
+    // main returns and the process runs its static destructors.
+    drop(runtime);
+    if let Err(e) = result {
         eprintln!("balsa: {e:#}");
         std::process::exit(1);
     }

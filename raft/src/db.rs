@@ -31,7 +31,8 @@ type Waiter = Box<dyn FnOnce(std::io::Result<()>) + Send>;
 pub struct Db {
     db: Arc<DB>,
     path: PathBuf,
-    flusher: mpsc::Sender<Waiter>,
+    flusher: std::sync::Mutex<Option<mpsc::Sender<Waiter>>>,
+    flusher_thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl std::fmt::Debug for Db {
@@ -48,6 +49,9 @@ impl Db {
         opts.create_missing_column_families(true);
         opts.set_max_background_jobs(2);
         opts.set_keep_log_file_num(4);
+        // Small column families would otherwise keep every WAL file alive
+        // until the ~3 GB default forces their flush.
+        opts.set_max_total_wal_size(256 << 20);
         let cfs = ALL_CFS.iter().map(|name| {
             let mut cf = Options::default();
             // Sealed chunks are snappy already; logs and heads compress well.
@@ -57,8 +61,14 @@ impl Db {
         let db = Arc::new(DB::open_cf_descriptors(&opts, path, cfs).map_err(RaftError::rocks("open"))?);
         let (tx, rx) = mpsc::channel::<Waiter>();
         let flush_db = Arc::clone(&db);
-        std::thread::Builder::new().name("balsa-wal-flush".into()).spawn(move || flusher_loop(flush_db, rx))?;
-        Ok(Arc::new(Self { db, path: path.to_path_buf(), flusher: tx }))
+        let thread =
+            std::thread::Builder::new().name("balsa-wal-flush".into()).spawn(move || flusher_loop(flush_db, rx))?;
+        Ok(Arc::new(Self {
+            db,
+            path: path.to_path_buf(),
+            flusher: std::sync::Mutex::new(Some(tx)),
+            flusher_thread: std::sync::Mutex::new(Some(thread)),
+        }))
     }
 
     pub fn path(&self) -> &Path {
@@ -76,8 +86,24 @@ impl Db {
     /// Calls `done` once everything written so far is on disk. Every group's
     /// waiters share the same `flush_wal(true)`.
     pub(crate) fn after_durable(&self, done: impl FnOnce(std::io::Result<()>) + Send + 'static) {
-        if let Err(mpsc::SendError(waiter)) = self.flusher.send(Box::new(done)) {
-            waiter(Err(std::io::Error::other("wal flusher stopped")));
+        let waiter: Waiter = Box::new(done);
+        let sender = self.flusher.lock().expect("flusher lock").clone();
+        match sender {
+            Some(tx) => {
+                if let Err(mpsc::SendError(waiter)) = tx.send(waiter) {
+                    waiter(Err(std::io::Error::other("wal flusher stopped")));
+                }
+            }
+            None => waiter(Err(std::io::Error::other("database closed"))),
+        }
+    }
+
+    /// Ends the flusher thread (its queue drains first) and waits for it.
+    async fn stop_flusher(&self) {
+        drop(self.flusher.lock().expect("flusher lock").take());
+        let thread = self.flusher_thread.lock().expect("flusher lock").take();
+        if let Some(t) = thread {
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
         }
     }
 
@@ -108,7 +134,13 @@ impl Db {
         let db = Arc::clone(&self.db);
         tokio::task::spawn_blocking(move || db.cancel_all_background_work(true))
             .await
-            .map_err(|e| std::io::Error::other(format!("close: {e}")))
+            .map_err(|e| std::io::Error::other(format!("close: {e}")))?;
+        // Stop and join the flusher so it cannot be the thread that drops
+        // the last handle while the process exits: RocksDB's close would then
+        // race the destruction of its static mutexes (facebook/rocksdb#11349,
+        // seen as SIGABRT "pthread lock: Invalid argument").
+        self.stop_flusher().await;
+        Ok(())
     }
 
     /// Approximate on-disk bytes per column family, for metrics.

@@ -1021,6 +1021,7 @@ impl Server {
         let mut flags = vec![
             "-server.http_listen_address=127.0.0.1".to_string(),
             format!("-server.http_listen_port={http_port}"),
+            "-server.grpc_listen_address=127.0.0.1".to_string(),
             format!("-server.grpc_listen_port={grpc_port}"),
             format!("-common.path_prefix={}", data.display()),
             "-limits_config.ingestion_rate_mb=100000".into(),
@@ -1068,10 +1069,8 @@ impl Server {
             if let Some(s) = self.exited() {
                 bail!("balsa exited early with {s}; log {}:\n{}", self.log.display(), self.log_tail(40));
             }
-            if let Ok(r) = http.request("GET", "/ready", &[], &[]) {
-                if r.status == 200 {
-                    return Ok(started.elapsed());
-                }
+            if http.request("GET", "/ready", &[], &[]).is_ok_and(|r| r.status == 200) {
+                return Ok(started.elapsed());
             }
             if started.elapsed() > timeout {
                 bail!("balsa not ready after {timeout:?}; log {}:\n{}", self.log.display(), self.log_tail(40));
@@ -1541,4 +1540,108 @@ fn run() -> Result<bool> {
         let _ = std::fs::remove_file(&log);
     }
     Ok(ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost::Message;
+
+    #[test]
+    fn snappy_decodes_with_snap_and_compresses_like_it() {
+        let mut r = Rng::new(7);
+        for n in [0usize, 1, 5, 16, 17, 18, 100, 1000, 65_535, 65_536, 65_537, 200_000] {
+            for kind in 0..4 {
+                let data: Vec<u8> = (0..n)
+                    .map(|i| match kind {
+                        0 => r.next() as u8,
+                        1 => b"abcdefgh"[i % 8],
+                        2 => {
+                            if r.below(10) < 8 {
+                                b'a'
+                            } else {
+                                r.next() as u8
+                            }
+                        }
+                        _ => b"level=info caller=x.go:12 msg=\"hello\" "[(i * 7 + r.below(3) as usize) % 37],
+                    })
+                    .collect();
+                let ours = snappy_compress(&data);
+                let back = snap::raw::Decoder::new()
+                    .decompress_vec(&ours)
+                    .unwrap_or_else(|e| panic!("n={n} kind={kind}: {e}"));
+                assert_eq!(back, data, "n={n} kind={kind}");
+                let theirs = snap::raw::Encoder::new().compress_vec(&data).unwrap();
+                assert!(
+                    ours.len() <= theirs.len() + theirs.len() / 50 + 8,
+                    "n={n} kind={kind}: {} vs {}",
+                    ours.len(),
+                    theirs.len()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn protobuf_is_what_prost_writes() {
+        let streams = stream_defs(7);
+        let mut r = Rng::new(3);
+        let mut per: Vec<Vec<(i64, String)>> = (0..7).map(|_| vec![]).collect();
+        for i in 0..500i64 {
+            let s = r.below(7) as usize;
+            let ts = match i {
+                0 => 0,
+                1 => 5,
+                2 => 1_000_000_000,
+                3 => -1,
+                _ => 1_700_000_000_000_000_000 + i * 1_234_567,
+            };
+            let mut line = String::new();
+            if i % 50 != 4 {
+                let format = if i % 2 == 0 { Format::Json } else { Format::Logfmt };
+                gen_line(&mut r, format, "info", ts, i == 9, &mut line);
+            }
+            per[s].push((ts, line));
+        }
+        per[3].clear();
+        let mut ours = Vec::new();
+        encode_push(&streams, &per, &mut ours);
+        use balsa_push::logproto::{EntryAdapter, PushRequest, StreamAdapter, Timestamp};
+        let req = PushRequest {
+            streams: per
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(i, v)| StreamAdapter {
+                    labels: streams[i].labels.clone(),
+                    hash: 0,
+                    entries: v
+                        .iter()
+                        .map(|(ts, l)| EntryAdapter {
+                            timestamp: Some(Timestamp::from_nanos(*ts)),
+                            line: l.clone(),
+                            structured_metadata: vec![],
+                            parsed: vec![],
+                        })
+                        .collect(),
+                })
+                .collect(),
+        };
+        assert_eq!(ours, req.encode_to_vec());
+    }
+
+    #[test]
+    fn rfc3339_and_json() {
+        let fmt = |ns| {
+            let mut s = String::new();
+            rfc3339(ns, &mut s);
+            s
+        };
+        assert_eq!(fmt(0), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(fmt(1_709_251_199_123_456_789), "2024-02-29T23:59:59.123456Z");
+        assert_eq!(fmt(951_782_400_000_000_000), "2000-02-29T00:00:00.000000Z");
+        let j = JsonParser::parse(br#"{"a":[1,-2.5e3,"x\"y\u00e9\ud83d\ude00",true,null,{}],"b":{}}"#).unwrap();
+        assert_eq!(j.get("a").unwrap().arr()[2].str().unwrap(), "x\"y\u{e9}\u{1F600}");
+        assert_eq!(j.get("a").unwrap().arr()[1].num().unwrap(), -2500.0);
+    }
 }
