@@ -564,13 +564,9 @@ impl RaftNode {
         while count[&self.id] > fair {
             let Some((g, m)) = mine.pop() else { break };
             // A target must be caught up with this leader's log.
-            let last = m.last_log_index;
-            let caught_up = |node: &NodeId| {
-                m.replication.as_ref().and_then(|r| r.get(node)).is_some_and(|l| l.as_ref().map(|l| l.index) == last)
-            };
             let target = count
                 .iter()
-                .filter(|(id, _)| **id != self.id && caught_up(id))
+                .filter(|(id, _)| **id != self.id && replica_caught_up(&m, **id))
                 .min_by_key(|(id, c)| (**c, **id))
                 .map(|(id, _)| *id);
             let Some(target) = target else { continue };
@@ -601,14 +597,7 @@ impl RaftNode {
             if m.current_leader != Some(self.id) {
                 continue;
             }
-            let last = m.last_log_index;
-            let caught_up: Vec<NodeId> = others
-                .iter()
-                .copied()
-                .filter(|n| {
-                    m.replication.as_ref().and_then(|r| r.get(n)).is_some_and(|l| l.as_ref().map(|l| l.index) == last)
-                })
-                .collect();
+            let caught_up: Vec<NodeId> = others.iter().copied().filter(|n| replica_caught_up(&m, *n)).collect();
             if caught_up.is_empty() {
                 continue;
             }
@@ -750,6 +739,12 @@ impl RaftNode {
             tracing::warn!(error = %e, "final wal flush");
         }
     }
+}
+
+/// On a leader: whether `node`'s replica has matched the leader's last log
+/// entry (a safe target for a leadership transfer).
+fn replica_caught_up(m: &openraft::RaftMetrics<TypeConfig>, node: NodeId) -> bool {
+    m.replication.as_ref().and_then(|r| r.get(&node)).is_some_and(|l| l.as_ref().map(|l| l.index) == m.last_log_index)
 }
 
 fn shard_dir(snapshots: &Path, shard: u32) -> PathBuf {

@@ -408,6 +408,20 @@ fn out_of_order_message(tenant: &str, labels: &Labels, rejected: &[(i64, i64)], 
     msg
 }
 
+/// The candidates with data overlapping `[start_ns, end_ns]` that `select` accepts.
+fn selected<'a>(
+    candidates: impl Iterator<Item = (&'a StreamId, &'a StreamState)>,
+    start_ns: i64,
+    end_ns: i64,
+    select: &mut dyn FnMut(&Labels) -> bool,
+) -> Vec<StreamRef> {
+    candidates
+        .filter(|(_, st)| st.record.min_ts <= end_ns && st.record.max_ts >= start_ns)
+        .filter(|(_, st)| select(&st.labels))
+        .map(|(id, st)| StreamRef { id: *id, labels: st.labels.clone() })
+        .collect()
+}
+
 /// Reads one shard replica's data.
 pub struct ShardReader {
     shard: Arc<Shard>,
@@ -509,13 +523,8 @@ impl StreamReader for ShardReader {
         select: &mut dyn FnMut(&Labels) -> bool,
     ) -> Result<Vec<StreamRef>, ReadError> {
         let state = self.shard.state.read().expect("shard state lock");
-        Ok(state
-            .streams
-            .iter()
-            .filter(|(_, st)| st.record.tenant == tenant && st.record.min_ts <= end_ns && st.record.max_ts >= start_ns)
-            .filter(|(_, st)| select(&st.labels))
-            .map(|(id, st)| StreamRef { id: *id, labels: st.labels.clone() })
-            .collect())
+        let candidates = state.streams.iter().filter(|(_, st)| st.record.tenant == tenant);
+        Ok(selected(candidates, start_ns, end_ns, select))
     }
 
     fn streams_with(
@@ -543,13 +552,8 @@ impl StreamReader for ShardReader {
             }
         }
         let candidates = shortest.expect("required is not empty");
-        Ok(candidates
-            .iter()
-            .filter_map(|id| state.streams.get(id).map(|st| (id, st)))
-            .filter(|(_, st)| st.record.min_ts <= end_ns && st.record.max_ts >= start_ns)
-            .filter(|(_, st)| select(&st.labels))
-            .map(|(id, st)| StreamRef { id: *id, labels: st.labels.clone() })
-            .collect())
+        let candidates = candidates.iter().filter_map(|id| state.streams.get(id).map(|st| (id, st)));
+        Ok(selected(candidates, start_ns, end_ns, select))
     }
 
     fn entries(
