@@ -224,6 +224,12 @@ struct Lexer {
     /// (line, col) of each char, plus one entry for the end of input.
     pos: Vec<(u32, u32)>,
     i: usize,
+    /// Whether the last token was completed with Go's `Scanner.Next()` in
+    /// Loki's lexer, which invalidates the token line (it becomes 0) but
+    /// keeps the column: two-character operators, durations, byte sizes,
+    /// parser flags and `[range]`s. Loki reports errors at such tokens as
+    /// `line 0, col C`.
+    next_used: bool,
 }
 
 impl Lexer {
@@ -241,7 +247,7 @@ impl Lexer {
             }
         }
         pos.push((line, col));
-        Self { chars, pos, i: 0 }
+        Self { chars, pos, i: 0, next_used: false }
     }
 
     fn at(&self, i: usize) -> Option<char> {
@@ -425,6 +431,31 @@ impl Lexer {
     }
 
     fn lex_one(&mut self) -> T {
+        self.next_used = false;
+        let t = self.lex_token();
+        if matches!(
+            t,
+            T::Duration(_)
+                | T::Bytes(_)
+                | T::Range(_)
+                | T::Flag(_)
+                | T::Neq
+                | T::Re
+                | T::Nre
+                | T::Npa
+                | T::PipeExact
+                | T::PipeMatch
+                | T::PipePattern
+                | T::CmpEq
+                | T::Gte
+                | T::Lte
+        ) {
+            self.next_used = true;
+        }
+        t
+    }
+
+    fn lex_token(&mut self) -> T {
         if let Err(e) = self.skip_trivia() {
             return T::Error(e);
         }
@@ -436,6 +467,9 @@ impl Lexer {
         // numbers, durations and byte sizes
         if c.is_ascii_digit() || (c == '.' && next.is_some_and(|n| n.is_ascii_digit())) {
             let text = self.scan_number();
+            if let Some(err) = go_number_error(&text) {
+                return T::Error(err);
+            }
             let dur = self.run_from(self.i, |c| c.is_numeric() || is_duration_rune(c) || c == '.');
             if !dur.is_empty()
                 && let Ok(d) = parse_duration(&format!("{text}{dur}"))
@@ -525,6 +559,7 @@ impl Lexer {
                 return T::Ident("'".into());
             }
             '[' => {
+                self.next_used = true;
                 let mut j = self.i + 1;
                 let mut s = String::new();
                 while let Some(c) = self.at(j) {
@@ -603,6 +638,32 @@ impl Lexer {
     }
 }
 
+/// The error Go's `text/scanner` reports for a malformed integer literal
+/// (Loki fails the query on it): a base prefix without digits (`0b`, `0x`),
+/// or a digit too large for the base (`0b12`, `08`).
+fn go_number_error(text: &str) -> Option<String> {
+    let lower = text.to_ascii_lowercase();
+    let (kind, digits, base) = if let Some(d) = lower.strip_prefix("0x") {
+        ("hexadecimal", d, 16)
+    } else if let Some(d) = lower.strip_prefix("0b") {
+        ("binary", d, 2)
+    } else if let Some(d) = lower.strip_prefix("0o") {
+        ("octal", d, 8)
+    } else if text.len() > 1 && text.starts_with('0') && text.chars().all(|c| c.is_ascii_digit() || c == '_') {
+        ("octal", &lower[1..], 8)
+    } else {
+        return None;
+    };
+    if let Some(bad) = digits.chars().find(|c| *c != '_' && c.to_digit(base).is_none()) {
+        return Some(format!("invalid digit '{bad}' in {kind} literal"));
+    }
+    let prefixed = lower.starts_with("0x") || lower.starts_with("0b") || lower.starts_with("0o");
+    if prefixed && !digits.chars().any(|c| c.is_ascii_hexdigit()) {
+        return Some(format!("{kind} literal has no digits"));
+    }
+    None
+}
+
 /// Tokenizes the whole input. The last token is `Eof` or `Error`.
 pub(crate) fn lex(input: &str) -> Vec<Token> {
     let mut lx = Lexer::new(input);
@@ -627,6 +688,9 @@ pub(crate) fn lex(input: &str) -> Vec<Token> {
             (line, col) = (0, 0);
         }
         let t = lx.lex_one();
+        if lx.next_used {
+            line = 0;
+        }
         let stop = matches!(t, T::Eof | T::Error(_));
         out.push(Token { t, line, col });
         if stop {

@@ -9,7 +9,8 @@
 //! - [`ast`]: the tree: [`LogExpr`] (selector + pipeline [`Stage`]s) and
 //!   [`SampleExpr`] (range/vector aggregations, binary operations, literals,
 //!   `vector()`, `label_replace()`).
-//! - `Display` on every node prints Loki's canonical `String()` form, as
+//! - `Display` on every node prints Loki's canonical `String()` form.
+//! - [`pretty`]: Loki's `syntax.Prettify` (multi-line, 100 columns), as
 //!   served by `/loki/api/v1/format_query`.
 //! - [`Matcher`]: label matchers with compiled, anchored regexes.
 //! - [`ParseError`]: `parse error at line 1, col 5: syntax error: unexpected
@@ -22,8 +23,14 @@
 //! is an error.
 //!
 //! # Known differences from Loki
-//! - Error messages name the unexpected token but not the list of expected
-//!   tokens that goyacc sometimes appends.
+//! - Error messages name the unexpected token; the list of expected tokens
+//!   that goyacc appends is given only in the common places where it is
+//!   known (selectors, line filters, groupings, `offset`, `vector()`,
+//!   `label_replace()`).
+//! - Where Loki's printer loses information, Balsa prints a form that reads
+//!   back as the same query: bytes filters that the rounded SI form would
+//!   change (`1KiB`, not `1.0kB`), `vector()` values needing more than six
+//!   decimals, `ignoring () group_left`; see also [`pretty`].
 //! - Regex label filters print as `name=~"re"`; Loki prints some of them
 //!   with backticks.
 //! - The experimental `variants(...) of (...)` syntax is not supported.
@@ -36,6 +43,7 @@ mod lexer;
 pub mod matcher;
 mod parser;
 pub mod pattern;
+pub mod pretty;
 mod print;
 pub mod units;
 
@@ -45,3 +53,4 @@ pub use matcher::{MatchOp, Matcher};
 pub use parser::{
     MAX_DEPTH, MAX_INPUT_SIZE, parse_expr, parse_log_expr, parse_matchers, parse_sample_expr, parse_unvalidated,
 };
+pub use pretty::{pretty, pretty_with_width};

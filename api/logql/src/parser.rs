@@ -166,6 +166,29 @@ impl Parser {
         }
     }
 
+    /// A syntax error that, like goyacc's verbose errors, lists the tokens
+    /// the parser state accepts (only used where that list is short and
+    /// fixed, as goyacc prints at most four).
+    fn unexpected_expecting(&self, expecting: &str) -> ParseError {
+        let mut e = self.unexpected();
+        if !matches!(self.toks[self.pos.min(self.toks.len() - 1)].t, T::Error(_)) {
+            e.msg.push_str(", expecting ");
+            e.msg.push_str(expecting);
+        }
+        e
+    }
+
+    fn expect_or(&mut self, t: &T, expecting: &str) -> R<()> {
+        if self.eat(t) { Ok(()) } else { Err(self.unexpected_expecting(expecting)) }
+    }
+
+    fn expect_str_or(&mut self, expecting: &str) -> R<String> {
+        match self.peek() {
+            T::Str(_) => self.expect_str(),
+            _ => Err(self.unexpected_expecting(expecting)),
+        }
+    }
+
     fn eat(&mut self, t: &T) -> bool {
         if self.peek() == t {
             self.bump();
@@ -250,17 +273,23 @@ impl Parser {
     }
 
     fn labels_list(&mut self) -> R<Vec<String>> {
-        self.expect(&T::LParen)?;
+        self.expect_or(&T::LParen, "(")?;
         let mut out = Vec::new();
         if self.eat(&T::RParen) {
             return Ok(out);
         }
+        if !matches!(self.peek(), T::Ident(_)) {
+            return Err(self.unexpected_expecting("IDENTIFIER or )"));
+        }
         loop {
             out.push(self.expect_ident()?);
             if self.eat(&T::Comma) {
+                if !matches!(self.peek(), T::Ident(_)) {
+                    return Err(self.unexpected_expecting("IDENTIFIER"));
+                }
                 continue;
             }
-            self.expect(&T::RParen)?;
+            self.expect_or(&T::RParen, ", or )")?;
             return Ok(out);
         }
     }
@@ -335,14 +364,14 @@ impl Parser {
     }
 
     fn parse_float(&mut self, text: &str, what: &str) -> f64 {
-        match text.parse::<f64>() {
-            Ok(v) if !text.contains(['_', 'x', 'X', 'o', 'O', 'b', 'B']) => v,
-            _ => {
+        match go_parse_float(text) {
+            Ok(v) => v,
+            Err((v, reason)) => {
                 self.defer(format!(
-                    "unable to parse {what} as a float: strconv.ParseFloat: parsing {}: invalid syntax",
+                    "unable to parse {what} as a float: strconv.ParseFloat: parsing {}: {reason}",
                     go_quote(text)
                 ));
-                0.0
+                v
             }
         }
     }
@@ -391,7 +420,7 @@ impl Parser {
             T::Add | T::Sub => {
                 let neg = self.bump() == T::Sub;
                 let T::Number(n) = self.peek().clone() else {
-                    return Err(self.unexpected());
+                    return Err(self.unexpected_expecting("NUMBER"));
                 };
                 self.bump();
                 let v = self.parse_float(&n, "literal");
@@ -399,12 +428,12 @@ impl Parser {
             }
             T::VectorLit => {
                 self.bump();
-                self.expect(&T::LParen)?;
+                self.expect_or(&T::LParen, "(")?;
                 let T::Number(n) = self.peek().clone() else {
-                    return Err(self.unexpected());
+                    return Err(self.unexpected_expecting("NUMBER"));
                 };
                 self.bump();
-                self.expect(&T::RParen)?;
+                self.expect_or(&T::RParen, ")")?;
                 let v = self.parse_float(&n, "vectorExpr");
                 Ok(Expr::Sample(SampleExpr::Vector(v)))
             }
@@ -445,6 +474,13 @@ impl Parser {
     #[inline(never)]
     fn range_aggregation(&mut self, op: RangeOp) -> R<SampleExpr> {
         self.expect(&T::LParen)?;
+        if !matches!(self.peek(), T::Number(_) | T::LBrace | T::LParen) {
+            return Err(self.unexpected_expecting("NUMBER or { or ("));
+        }
+        if matches!(self.peek(), T::Number(_)) && *self.peek_at(1) != T::Comma {
+            self.bump();
+            return Err(self.unexpected_expecting(","));
+        }
         let param = self.leading_param();
         let range = self.log_range()?;
         self.expect(&T::RParen)?;
@@ -455,10 +491,10 @@ impl Parser {
             if op != RangeOp::QuantileOverTime {
                 self.defer(format!("parameter {p} not supported for operation {}", op.as_str()));
             } else {
-                match p.parse::<f64>() {
+                match go_parse_float(p) {
                     Ok(v) => value = Some(v),
-                    Err(_) => self.defer(format!(
-                        "invalid parameter for operation {}: strconv.ParseFloat: parsing {}: invalid syntax",
+                    Err((_, reason)) => self.defer(format!(
+                        "invalid parameter for operation {}: strconv.ParseFloat: parsing {}: {reason}",
                         op.as_str(),
                         go_quote(p)
                     )),
@@ -563,11 +599,15 @@ impl Parser {
     #[inline(never)]
     fn finish_label_replace(&mut self, inner: SampleExpr) -> R<SampleExpr> {
         let mut args = Vec::with_capacity(4);
-        for _ in 0..4 {
-            self.expect(&T::Comma)?;
-            args.push(self.expect_str()?);
+        for i in 0..4 {
+            if i == 0 {
+                self.expect(&T::Comma)?;
+            } else {
+                self.expect_or(&T::Comma, ",")?;
+            }
+            args.push(self.expect_str_or("STRING")?);
         }
-        self.expect(&T::RParen)?;
+        self.expect_or(&T::RParen, ")")?;
         let regex = args.pop().unwrap_or_default();
         let src = args.pop().unwrap_or_default();
         let replacement = args.pop().unwrap_or_default();
@@ -638,7 +678,7 @@ impl Parser {
                 self.bump();
                 Ok(d)
             }
-            _ => Err(self.unexpected()),
+            _ => Err(self.unexpected_expecting("DURATION")),
         }
     }
 
@@ -699,10 +739,10 @@ impl Parser {
             T::Neq => MatchOp::Neq,
             T::Re => MatchOp::Re,
             T::Nre => MatchOp::Nre,
-            _ => return Err(self.unexpected()),
+            _ => return Err(self.unexpected_expecting("= or =~ or !~ or !=")),
         };
         self.bump();
-        let value = self.expect_str()?;
+        let value = self.expect_str_or("STRING")?;
         Matcher::new(op, name, value).map_err(ParseError::semantic)
     }
 
@@ -712,12 +752,18 @@ impl Parser {
         if self.eat(&T::RBrace) {
             return Ok(out);
         }
+        if !matches!(self.peek(), T::Ident(_)) {
+            return Err(self.unexpected_expecting("IDENTIFIER or }"));
+        }
         loop {
             out.push(self.matcher()?);
             if self.eat(&T::Comma) {
+                if !matches!(self.peek(), T::Ident(_)) {
+                    return Err(self.unexpected_expecting("IDENTIFIER"));
+                }
                 continue;
             }
-            self.expect(&T::RBrace)?;
+            self.expect_or(&T::RBrace, "} or ,")?;
             return Ok(out);
         }
     }
@@ -752,24 +798,23 @@ impl Parser {
             }
             T::Ip => {
                 self.bump();
-                self.expect(&T::LParen)?;
-                let s = self.expect_str()?;
-                self.expect(&T::RParen)?;
+                self.expect_or(&T::LParen, "(")?;
+                let s = self.expect_str_or("STRING")?;
+                self.expect_or(&T::RParen, ")")?;
                 Ok(LineFilterArg { value: s, ip: true })
             }
-            _ => Err(self.unexpected()),
+            _ => Err(self.unexpected_expecting("STRING or ip")),
         }
     }
 
     fn line_filter(&mut self, op: LineFilterOp, stages: &mut Vec<Stage>) -> R<()> {
         let arg = self.line_filter_arg()?;
         let mut or = Vec::new();
-        let mut last_ip = false;
-        while !last_ip && *self.peek() == T::Or && matches!(self.peek_at(1), T::Str(_) | T::Ip) {
+        // As in Loki's grammar (yacc shifts on the conflict), an `or` right
+        // after a line filter always continues the filter.
+        while *self.peek() == T::Or {
             self.bump();
-            let a = self.line_filter_arg()?;
-            last_ip = a.ip;
-            or.push(a);
+            or.push(self.line_filter_arg()?);
         }
         if op.is_negative() {
             // !(a or b) == !a and !b, printed as `!= "a" != "b"` like Loki.
@@ -985,18 +1030,20 @@ impl Parser {
                 self.bump();
                 Ok(LabelFilter::Bytes { name, op: cmp, value: b })
             }
+            // Loki keeps the value of a literal it could not parse (0, or
+            // ±Inf when out of range) and ignores the error here.
             T::Number(n) => {
                 self.bump();
-                let value = self.parse_float(&n, "literal");
+                let value = go_parse_float(&n).unwrap_or_else(|(v, _)| v);
                 Ok(LabelFilter::Number { name, op: cmp, value })
             }
             T::Add | T::Sub => {
                 let neg = self.bump() == T::Sub;
                 let T::Number(n) = self.peek().clone() else {
-                    return Err(self.unexpected());
+                    return Err(self.unexpected_expecting("NUMBER"));
                 };
                 self.bump();
-                let v = self.parse_float(&n, "literal");
+                let v = go_parse_float(&n).unwrap_or_else(|(v, _)| v);
                 Ok(LabelFilter::Number { name, op: cmp, value: if neg { -v } else { v } })
             }
             _ => Err(self.unexpected()),
@@ -1022,4 +1069,19 @@ fn validate_regexp_parser(re: &str) -> Result<(), String> {
         return Err("at least one named capture must be supplied".into());
     }
     Ok(())
+}
+
+/// Go's `strconv.ParseFloat` on a number token: decimal only (the tokens
+/// never hold hexadecimal floats Go would accept), no underscores. On error,
+/// the value Go returns with it (0, or ±Inf when out of range) and the
+/// reason.
+fn go_parse_float(text: &str) -> Result<f64, (f64, &'static str)> {
+    if text.contains(['_', 'x', 'X', 'o', 'O', 'b', 'B']) {
+        return Err((0.0, "invalid syntax"));
+    }
+    match text.parse::<f64>() {
+        Ok(v) if v.is_infinite() => Err((v, "value out of range")),
+        Ok(v) => Ok(v),
+        Err(_) => Err((0.0, "invalid syntax")),
+    }
 }

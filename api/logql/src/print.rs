@@ -5,7 +5,9 @@
 use std::fmt::{self, Display, Formatter, Write};
 
 use crate::ast::*;
-use crate::units::{fmt_float_f, fmt_float_g, fmt_go_duration, fmt_humanize_bytes, fmt_prom_duration, go_quote};
+use crate::units::{
+    fmt_float_f, fmt_float_g, fmt_go_duration, fmt_humanize_bytes, fmt_prom_duration, go_quote, parse_bytes,
+};
 
 impl Display for Expr {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
@@ -144,11 +146,12 @@ impl Display for LabelFilter {
             LabelFilter::Ip { name, negate, pattern } => {
                 write!(f, "{name}{}ip({})", if *negate { "!=" } else { "=" }, go_quote(pattern))
             }
-            LabelFilter::Number { name, op, value } => write!(f, "{name}{}{}", op.as_str(), fmt_float_f(*value)),
+            // `+ 0.0` turns -0 into 0: `-0` would read back as a duration.
+            LabelFilter::Number { name, op, value } => write!(f, "{name}{}{}", op.as_str(), fmt_float_f(*value + 0.0)),
             LabelFilter::Duration { name, op, value_ns } => {
                 write!(f, "{name}{}{}", op.as_str(), fmt_go_duration(*value_ns))
             }
-            LabelFilter::Bytes { name, op, value } => write!(f, "{name}{}{}", op.as_str(), fmt_humanize_bytes(*value)),
+            LabelFilter::Bytes { name, op, value } => write!(f, "{name}{}{}", op.as_str(), fmt_bytes_exact(*value)),
             LabelFilter::And(a, b) => write!(f, "( {a} , {b} )"),
             LabelFilter::Or(a, b) => write!(f, "( {a} or {b} )"),
         }
@@ -227,7 +230,9 @@ impl Display for SampleExpr {
                 if !m.include.is_empty() {
                     group = format!("{group} ({})", m.include.join(","));
                 }
-                if m.on || !m.matching_labels.is_empty() {
+                // Loki omits `ignoring () group_left`, which loses the
+                // cardinality; Balsa keeps it so the form reparses the same.
+                if m.on || !m.matching_labels.is_empty() || m.card != Cardinality::OneToOne {
                     op = format!(
                         "{op} {} ({}) {group}",
                         if m.on { "on" } else { "ignoring" },
@@ -236,8 +241,8 @@ impl Display for SampleExpr {
                 }
                 write!(f, "({} {op} {})", b.lhs, b.rhs)
             }
-            SampleExpr::Literal(v) => f.write_str(&fmt_float_g(*v)),
-            SampleExpr::Vector(v) => write!(f, "vector({v:.6})"),
+            SampleExpr::Literal(v) => f.write_str(&fmt_float_g(*v + 0.0)),
+            SampleExpr::Vector(v) => write!(f, "vector({})", fmt_vector_value(*v)),
             SampleExpr::LabelReplace(l) => write!(
                 f,
                 "label_replace({},{},{},{},{})",
@@ -249,4 +254,33 @@ impl Display for SampleExpr {
             ),
         }
     }
+}
+
+/// Bytes as Loki prints them (go-humanize, SI units, no space: `20MB`,
+/// `1.0kB`) when that form reads back as the same value; otherwise an exact
+/// form (`1KiB`, `1234B`). Loki always prints the rounded SI form, which
+/// changes the filter (`1KiB` would read back as 1000).
+pub(crate) fn fmt_bytes_exact(v: u64) -> String {
+    if v == 0 {
+        // Loki prints `0B`, which its lexer reads as a binary literal.
+        return "0kB".to_string();
+    }
+    let h = fmt_humanize_bytes(v);
+    if !h.contains('E') && parse_bytes(&h) == Ok(v) {
+        return h;
+    }
+    for (unit, mult) in [("PiB", 1u64 << 50), ("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
+        if v >= mult && v.is_multiple_of(mult) {
+            return format!("{}{unit}", v / mult);
+        }
+    }
+    format!("{v}B")
+}
+
+/// `vector()` values print with Go's `%f` (six decimals) like Loki, unless
+/// that would change the value (`vector(0.0000001)`), in which case the
+/// shortest exact decimal is used.
+pub(crate) fn fmt_vector_value(v: f64) -> String {
+    let six = format!("{v:.6}");
+    if !v.is_finite() || six.parse::<f64>().ok() == Some(v) { six } else { fmt_float_f(v) }
 }
