@@ -7,6 +7,7 @@
 
 pub mod backend;
 pub mod error;
+pub mod format_query;
 pub mod ops;
 pub mod params;
 pub mod push;
@@ -14,6 +15,7 @@ pub mod query;
 pub mod response;
 pub mod router;
 pub mod tenant;
+pub mod testing;
 
 pub use backend::{Backend, BackendError, PushOutcome};
 pub use router::{ApiConfig, AppState, router};

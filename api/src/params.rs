@@ -104,6 +104,22 @@ impl Params {
     }
 }
 
+impl Params {
+    /// `interval` of log queries in nanoseconds; 0 when absent.
+    pub fn interval(&self) -> ApiResult<i64> {
+        match self.get("interval") {
+            Some(s) => {
+                let interval = parse_duration_ns(s)?;
+                if interval < 0 {
+                    return Err(ApiError::bad_request("interval must not be negative"));
+                }
+                Ok(interval)
+            }
+            None => Ok(0),
+        }
+    }
+}
+
 pub fn default_step(start: i64, end: i64) -> i64 {
     (((end - start) / NANOS_PER_SEC) / 250).max(1) * NANOS_PER_SEC
 }
@@ -139,10 +155,10 @@ pub fn parse_timestamp(raw: &str) -> ApiResult<i64> {
 /// A Prometheus duration (`5m`, `1h30m`) or float seconds (`15`, `1.5`).
 pub fn parse_duration_ns(raw: &str) -> ApiResult<i64> {
     let s = raw.trim();
-    if let Ok(f) = s.parse::<f64>() {
-        if f.is_finite() {
-            return Ok((f * 1e9) as i64);
-        }
+    if let Ok(f) = s.parse::<f64>()
+        && f.is_finite()
+    {
+        return Ok((f * 1e9) as i64);
     }
     s.parse::<Duration>()
         .map(|d| d.as_nanos_i64())

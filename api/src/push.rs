@@ -73,10 +73,10 @@ async fn handle(state: AppState, headers: HeaderMap, body: Bytes, legacy: bool) 
     }
     let mut accepted = validated.accepted;
     if lines > 0 {
-        let limits = state.validator.limits();
+        let limits = state.validator.limits_for(tenant.as_str());
         let now = Instant::now();
-        state.rate_limiter.check(tenant.as_str(), limits, lines, bytes, now)?;
-        let (kept, stream_err) = state.stream_rate_limiter.apply(tenant.as_str(), limits, accepted, now);
+        state.rate_limiter.check(tenant.as_str(), &limits, lines, bytes, now)?;
+        let (kept, stream_err) = state.stream_rate_limiter.apply(tenant.as_str(), &limits, accepted, now);
         accepted = kept;
         if let Some(e) = stream_err {
             status = Some(StatusCode::TOO_MANY_REQUESTS);

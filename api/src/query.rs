@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use balsa_logql::{Expr, Matcher};
 use balsa_model::{StreamReader, TenantId};
-use balsa_query::{InstantValue, LogQuery, QueryError};
+use balsa_query::{EvalLimits, InstantValue, LogQuery, MetricQuery, QueryError};
 
 use crate::error::{ApiError, ApiResult};
 use crate::params::Params;
@@ -29,6 +29,9 @@ impl From<QueryError> for ApiError {
                 tracing::error!(error = %m, "query storage failure");
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error reading data, see the server logs")
             }
+            QueryError::Timeout => ApiError::new(StatusCode::GATEWAY_TIMEOUT, balsa_query::TIMEOUT_MESSAGE),
+            // Loki writes non-client evaluation errors as a 500 with their text.
+            QueryError::Execution(m) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, m),
             other => ApiError::bad_request(other.message()),
         }
     }
@@ -71,8 +74,8 @@ async fn with_readers<T: Send + 'static>(
     Ok(joined?)
 }
 
-fn check_limits(state: &AppState, limit: usize, start: i64, end: i64) -> ApiResult<()> {
-    let limits = state.validator.limits();
+fn check_limits(state: &AppState, tenant: &str, limit: usize, start: i64, end: i64) -> ApiResult<()> {
+    let limits = state.validator.limits_for(tenant);
     let max_entries = limits.max_entries_limit_per_query;
     if max_entries > 0 && limit > max_entries {
         return Err(ApiError::bad_request(format!(
@@ -99,10 +102,6 @@ fn stats_of(s: balsa_query::QueryStats, started: Instant) -> QueryStats {
     }
 }
 
-fn elapsed_stats(started: Instant) -> QueryStats {
-    QueryStats { exec_time_s: started.elapsed().as_secs_f64(), ..Default::default() }
-}
-
 pub async fn range(State(state): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery, body: Bytes) -> Response {
     run_range(state, headers, q, body).await.unwrap_or_else(IntoResponse::into_response)
 }
@@ -115,35 +114,61 @@ async fn run_range(state: AppState, headers: HeaderMap, q: Option<String>, body:
     let (start, end) = p.range(state.now_ns())?;
     let limit = p.limit()?;
     let direction = p.direction()?;
-    check_limits(&state, limit, start, end)?;
+    let interval_ns = p.interval()?;
+    check_limits(&state, tenant.as_str(), limit, start, end)?;
     match expr {
         Expr::Log(log) => {
             let cat = categorize(&headers);
             let tenant = tenant.to_string();
-            let result = with_readers(&state, move |readers| {
+            let timeout = state.validator.limits_for(&tenant).query_timeout.0;
+            let work = with_readers(&state, move |readers| {
                 balsa_query::run_log_query(
                     readers,
-                    &LogQuery { tenant: &tenant, expr: &log, start_ns: start, end_ns: end, limit, direction },
+                    &LogQuery {
+                        tenant: &tenant,
+                        expr: &log,
+                        start_ns: start,
+                        end_ns: end,
+                        limit,
+                        direction,
+                        interval_ns,
+                    },
                 )
-            })
-            .await?;
+            });
+            // Log queries stop at the first `limit` entries per stream, so the
+            // timeout only bounds the wait; the scan itself is bounded by the data.
+            let result = if timeout.is_zero() {
+                work.await?
+            } else {
+                tokio::time::timeout(timeout, work).await.map_err(|_| ApiError::from(QueryError::Timeout))??
+            };
             let stats = stats_of(result.stats, started);
             let streams =
                 result.streams.into_iter().map(|s| StreamOut { labels: s.labels, entries: s.entries }).collect();
-            Ok(json(response::streams(streams, cat, stats)))
+            let backward = direction == balsa_model::Direction::Backward;
+            Ok(json(response::streams(streams, cat, backward, stats)))
         }
         Expr::Sample(sample) => {
             let step = p.step(start, end)?;
             let tenant = tenant.to_string();
-            let series = with_readers(&state, move |readers| {
-                balsa_query::eval_range(readers, &tenant, &sample, start, end, step)
+            let limits = eval_limits(&state, &tenant, started);
+            let (series, stats) = with_readers(&state, move |readers| {
+                let q = MetricQuery { tenant: &tenant, expr: &sample, limits };
+                balsa_query::eval_range(readers, &q, start, end, step)
             })
             .await?;
             let series: Vec<response::Series> =
                 series.into_iter().map(|s| response::Series { labels: s.labels, points: s.points }).collect();
-            Ok(json(response::matrix(&series, elapsed_stats(started))))
+            Ok(json(response::matrix(&series, stats_of(stats, started))))
         }
     }
+}
+
+/// `max_query_series` and `query_timeout` for a metric query started at `started`.
+fn eval_limits(state: &AppState, tenant: &str, started: Instant) -> EvalLimits {
+    let limits = state.validator.limits_for(tenant);
+    let timeout = limits.query_timeout.0;
+    EvalLimits { max_series: limits.max_query_series, deadline: (!timeout.is_zero()).then(|| started + timeout) }
 }
 
 pub async fn instant(
@@ -168,17 +193,22 @@ async fn run_instant(state: AppState, headers: HeaderMap, q: Option<String>, bod
         Expr::Sample(s) => s,
     };
     let tenant = tenant.to_string();
-    let value = if sample.is_data_free() {
-        balsa_query::eval_instant(&[], &tenant, &sample, ts)?
+    let limits = eval_limits(&state, &tenant, started);
+    let (value, stats) = if sample.is_data_free() {
+        balsa_query::eval_instant(&[], &MetricQuery { tenant: &tenant, expr: &sample, limits }, ts)?
     } else {
-        with_readers(&state, move |readers| balsa_query::eval_instant(readers, &tenant, &sample, ts)).await?
+        with_readers(&state, move |readers| {
+            balsa_query::eval_instant(readers, &MetricQuery { tenant: &tenant, expr: &sample, limits }, ts)
+        })
+        .await?
     };
+    let stats = stats_of(stats, started);
     Ok(json(match value {
-        InstantValue::Scalar(v) => response::scalar(ts, v, elapsed_stats(started)),
+        InstantValue::Scalar(v) => response::scalar(ts, v, stats),
         InstantValue::Vector(samples) => {
             let samples: Vec<response::Sample> =
                 samples.into_iter().map(|s| response::Sample { labels: s.labels, value: s.value }).collect();
-            response::vector(&samples, ts, elapsed_stats(started))
+            response::vector(&samples, ts, stats)
         }
     }))
 }

@@ -4,7 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use balsa_model::{Entry, LabelPair, Labels};
+use balsa_model::{LabelPair, Labels};
+use balsa_query::LogEntry;
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 use serde_json::json;
@@ -78,10 +79,11 @@ impl Serialize for LabelMap<'_> {
     }
 }
 
-/// One stream in a `streams` result.
+/// One stream in a `streams` result: its labels and entries in the query
+/// direction.
 pub struct StreamOut {
     pub labels: Labels,
-    pub entries: Vec<Entry>,
+    pub entries: Vec<LogEntry>,
 }
 
 struct StreamJson<'a> {
@@ -90,13 +92,32 @@ struct StreamJson<'a> {
 }
 
 struct Values<'a> {
-    entries: &'a [Entry],
+    entries: &'a [LogEntry],
     categorize: bool,
 }
 
 struct Value<'a> {
-    entry: &'a Entry,
+    entry: &'a LogEntry,
     categorize: bool,
+}
+
+/// The third element of a categorized value: only non-empty categories,
+/// `structuredMetadata` before `parsed` as Loki writes them.
+struct Categories<'a>(&'a LogEntry);
+
+impl Serialize for Categories<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let e = self.0;
+        let n = usize::from(!e.structured_metadata.is_empty()) + usize::from(!e.parsed.is_empty());
+        let mut m = s.serialize_map(Some(n))?;
+        if !e.structured_metadata.is_empty() {
+            m.serialize_entry("structuredMetadata", &LabelMap(&e.structured_metadata))?;
+        }
+        if !e.parsed.is_empty() {
+            m.serialize_entry("parsed", &LabelMap(&e.parsed))?;
+        }
+        m.end()
+    }
 }
 
 impl Serialize for Value<'_> {
@@ -105,12 +126,7 @@ impl Serialize for Value<'_> {
         t.serialize_element(&self.entry.ts_ns.to_string())?;
         t.serialize_element(&self.entry.line)?;
         if self.categorize {
-            let sm = &self.entry.structured_metadata;
-            let mut extra: BTreeMap<&str, BTreeMap<&str, &str>> = BTreeMap::new();
-            if !sm.is_empty() {
-                extra.insert("structuredMetadata", sm.iter().map(|p| (p.name.as_str(), p.value.as_str())).collect());
-            }
-            t.serialize_element(&extra)?;
+            t.serialize_element(&Categories(self.entry))?;
         }
         t.end()
     }
@@ -135,29 +151,28 @@ impl Serialize for StreamJson<'_> {
     }
 }
 
-/// Without the categorize flag, Loki folds structured metadata into the
-/// stream labels, so each distinct metadata set becomes its own stream.
-pub fn fold_structured_metadata(streams: Vec<StreamOut>) -> Vec<StreamOut> {
-    let mut out: Vec<StreamOut> = Vec::with_capacity(streams.len());
-    for s in streams {
-        if s.entries.iter().all(|e| e.structured_metadata.is_empty()) {
-            out.push(s);
-            continue;
+/// With the categorize flag, Loki keys streams by their stream labels only
+/// (all labels minus each entry's structured metadata and parsed labels),
+/// so result streams that differ only in those merge. Entries stay in the
+/// query direction; streams are sorted by labels.
+pub fn categorize_streams(streams: Vec<StreamOut>, backward: bool) -> Vec<StreamOut> {
+    // (ts, stream, position, key)
+    let mut all: Vec<(i64, usize, usize, Labels, LogEntry)> = Vec::new();
+    for (si, s) in streams.into_iter().enumerate() {
+        for (pi, e) in s.entries.into_iter().enumerate() {
+            all.push((e.ts_ns, si, pi, e.stream_labels(&s.labels), e));
         }
-        let mut groups: Vec<(Labels, Vec<Entry>)> = Vec::new();
-        for mut e in s.entries {
-            let mut labels = s.labels.clone();
-            for p in std::mem::take(&mut e.structured_metadata) {
-                labels.set(&p.name, &p.value);
-            }
-            match groups.iter_mut().find(|(l, _)| *l == labels) {
-                Some((_, list)) => list.push(e),
-                None => groups.push((labels, vec![e])),
-            }
-        }
-        out.extend(groups.into_iter().map(|(labels, entries)| StreamOut { labels, entries }));
     }
-    out
+    if backward {
+        all.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+    } else {
+        all.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+    }
+    let mut groups: BTreeMap<Labels, Vec<LogEntry>> = BTreeMap::new();
+    for (_, _, _, key, e) in all {
+        groups.entry(key).or_default().push(e);
+    }
+    groups.into_iter().map(|(labels, entries)| StreamOut { labels, entries }).collect()
 }
 
 #[derive(Serialize)]
@@ -195,10 +210,13 @@ fn to_vec<T: Serialize>(v: &T) -> Vec<u8> {
     serde_json::to_vec(v).expect("serializing in-memory values to JSON")
 }
 
-/// A `streams` result. With `categorize`, stream labels are the indexed ones
-/// and every value is a 3-tuple.
-pub fn streams(streams: Vec<StreamOut>, categorize: bool, stats: QueryStats) -> Vec<u8> {
-    let streams = if categorize { streams } else { fold_structured_metadata(streams) };
+/// A `streams` result. Without `categorize`, each stream carries all the
+/// labels of its entries (stream labels, structured metadata and parsed
+/// labels) and values are `[ts, line]`. With `categorize`, streams are keyed
+/// by stream labels and every value is `[ts, line, {categories}]`;
+/// `backward` is the query direction (entries of merged streams stay in it).
+pub fn streams(streams: Vec<StreamOut>, categorize: bool, backward: bool, stats: QueryStats) -> Vec<u8> {
+    let streams = if categorize { categorize_streams(streams, backward) } else { streams };
     to_vec(&Envelope {
         status: "success",
         data: Data {
@@ -288,49 +306,64 @@ pub fn series_list(series: &[Labels]) -> Vec<u8> {
 mod tests {
     use super::*;
 
-    fn entry(ts: i64, line: &str, sm: &[(&str, &str)]) -> Entry {
-        Entry {
-            ts_ns: ts,
-            line: line.into(),
-            structured_metadata: sm.iter().map(|(n, v)| LabelPair { name: (*n).into(), value: (*v).into() }).collect(),
-        }
+    fn pairs(p: &[(&str, &str)]) -> Vec<LabelPair> {
+        p.iter().map(|(n, v)| LabelPair { name: (*n).into(), value: (*v).into() }).collect()
+    }
+
+    fn entry(ts: i64, line: &str, sm: &[(&str, &str)], parsed: &[(&str, &str)]) -> LogEntry {
+        LogEntry { ts_ns: ts, line: line.into(), structured_metadata: pairs(sm), parsed: pairs(parsed) }
+    }
+
+    /// Two result streams of one stream `{app="x"}`: one entry with
+    /// structured metadata and a parsed label, one without.
+    fn fixture() -> Vec<StreamOut> {
+        vec![
+            StreamOut { labels: Labels::from_pairs([("app", "x")]), entries: vec![entry(1, "a", &[], &[])] },
+            StreamOut {
+                labels: Labels::from_pairs([("app", "x"), ("level", "info"), ("trace_id", "t1")]),
+                entries: vec![entry(2, "b", &[("trace_id", "t1")], &[("level", "info")])],
+            },
+        ]
     }
 
     #[test]
-    fn streams_plain_folds_metadata_into_labels() {
-        let s = StreamOut {
-            labels: Labels::from_pairs([("app", "x")]),
-            entries: vec![entry(2, "b", &[("trace_id", "t1")]), entry(1, "a", &[])],
-        };
-        let body: serde_json::Value = serde_json::from_slice(&streams(vec![s], false, QueryStats::default())).unwrap();
+    fn streams_plain_carry_all_labels() {
+        let body: serde_json::Value =
+            serde_json::from_slice(&streams(fixture(), false, true, QueryStats::default())).unwrap();
         assert_eq!(body["status"], "success");
         assert_eq!(body["data"]["resultType"], "streams");
         assert!(body["data"].get("encodingFlags").is_none());
         let result = body["data"]["result"].as_array().unwrap();
         assert_eq!(result.len(), 2);
-        assert_eq!(result[0]["stream"], json!({"app": "x", "trace_id": "t1"}));
-        assert_eq!(result[0]["values"], json!([["2", "b"]]));
-        assert_eq!(result[1]["values"], json!([["1", "a"]]));
+        assert_eq!(result[0]["stream"], json!({"app": "x"}));
+        assert_eq!(result[0]["values"], json!([["1", "a"]]));
+        assert_eq!(result[1]["stream"], json!({"app": "x", "level": "info", "trace_id": "t1"}));
+        assert_eq!(result[1]["values"], json!([["2", "b"]]));
         assert!(body["data"]["stats"]["summary"]["totalLinesProcessed"].is_number());
     }
 
     #[test]
     fn streams_categorized_are_three_tuples_in_grafana_order() {
-        let s = StreamOut {
-            labels: Labels::from_pairs([("app", "x")]),
-            entries: vec![entry(2, "b", &[("trace_id", "t1")]), entry(1, "a", &[])],
-        };
-        let raw = String::from_utf8(streams(vec![s], true, QueryStats::default())).unwrap();
+        let raw = String::from_utf8(streams(fixture(), true, true, QueryStats::default())).unwrap();
         let rt = raw.find("\"resultType\"").unwrap();
         let ef = raw.find("\"encodingFlags\"").unwrap();
         let res = raw.find("\"result\"").unwrap();
         let st = raw.find("\"stats\"").unwrap();
         assert!(rt < ef && ef < res && res < st, "{raw}");
+        assert!(raw.find("\"structuredMetadata\"").unwrap() < raw.find("\"parsed\"").unwrap(), "{raw}");
         let body: serde_json::Value = serde_json::from_str(&raw).unwrap();
         assert_eq!(body["data"]["encodingFlags"], json!(["categorize-labels"]));
-        let r = &body["data"]["result"][0];
-        assert_eq!(r["stream"], json!({"app": "x"}));
-        assert_eq!(r["values"], json!([["2", "b", {"structuredMetadata": {"trace_id": "t1"}}], ["1", "a", {}]]));
+        let result = body["data"]["result"].as_array().unwrap();
+        assert_eq!(result.len(), 1, "both result streams have the same stream labels");
+        assert_eq!(result[0]["stream"], json!({"app": "x"}));
+        assert_eq!(
+            result[0]["values"],
+            json!([["2", "b", {"structuredMetadata": {"trace_id": "t1"}, "parsed": {"level": "info"}}], ["1", "a", {}]])
+        );
+        // forward order merges the other way round
+        let body: serde_json::Value =
+            serde_json::from_slice(&streams(fixture(), true, false, QueryStats::default())).unwrap();
+        assert_eq!(body["data"]["result"][0]["values"][0][0], "1");
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //!    (gzip, deflate, snappy-ignored), then JSON or snappy-compressed protobuf
 //!    into a [`balsa_model::PushRequest`]. Decompression is bounded.
 //! 2. [`Validator::validate`]: `service_name` discovery, label and entry checks
-//!    against [`LimitsConfig`]; keeps valid entries, groups all errors into one
+//!    against the tenant's [`LimitsConfig`] ([`Overrides`]: `limits_config`
+//!    with the tenant's runtime-config overrides laid over it); keeps valid entries, groups all errors into one
 //!    400 body, merges streams with identical label sets.
 //! 3. [`RateLimiter::check`]: the per-tenant ingestion rate (429), then
 //!    optionally [`StreamRateLimiter::apply`] for the per-stream rate.
@@ -18,6 +19,7 @@ pub mod error;
 pub mod label_parser;
 pub mod limits;
 pub mod logproto;
+pub mod overrides;
 pub mod rate;
 pub mod service_name;
 pub mod validate;
@@ -28,6 +30,7 @@ pub use decode::{DEFAULT_MAX_DECODED_BYTES, decode, decode_legacy, decode_legacy
 pub use error::{ErrorKind, PushError};
 pub use label_parser::parse_labels;
 pub use limits::LimitsConfig;
+pub use overrides::{Overrides, Reload, RuntimeConfig, TenantLimits, parse_runtime_config};
 pub use rate::{RateLimiter, StreamRateLimiter};
 pub use service_name::{AGGREGATED_METRIC_LABEL, SERVICE_NAME_LABEL, UNKNOWN_SERVICE, discover_service_name};
 pub use validate::{ValidatedPush, Validator};

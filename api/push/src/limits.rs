@@ -32,6 +32,34 @@ pub struct LimitsConfig {
     pub max_entries_limit_per_query: usize,
     pub max_query_length: Duration,
     pub max_query_series: usize,
+    /// How long a query may run before it fails with 504.
+    pub query_timeout: Duration,
+}
+
+impl LimitsConfig {
+    /// Checks what types alone can't. The error names the key (without the
+    /// `limits_config.` prefix) and the reason.
+    pub fn validate(&self) -> Result<(), (&'static str, &'static str)> {
+        for (key, v) in
+            [("ingestion_rate_mb", self.ingestion_rate_mb), ("ingestion_burst_size_mb", self.ingestion_burst_size_mb)]
+        {
+            if !v.is_finite() || v < 0.0 {
+                return Err((key, "must be a non-negative number"));
+            }
+        }
+        // As in Loki, max_line_size 0 means no limit.
+        for (key, v) in [
+            ("max_label_names_per_series", self.max_label_names_per_series),
+            ("max_label_name_length", self.max_label_name_length),
+            ("max_label_value_length", self.max_label_value_length),
+            ("max_entries_limit_per_query", self.max_entries_limit_per_query),
+        ] {
+            if v == 0 {
+                return Err((key, "must be positive"));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Default for LimitsConfig {
@@ -75,6 +103,7 @@ impl Default for LimitsConfig {
             max_entries_limit_per_query: 5000,
             max_query_length: Duration::from_secs(721 * 3600),
             max_query_series: 500,
+            query_timeout: Duration::from_secs(60),
         }
     }
 }

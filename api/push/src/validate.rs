@@ -4,12 +4,14 @@
 //! into one 400 body (Loki's `GroupedErrors`).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use balsa_model::{Entry, LabelPair, Labels, PushRequest, StreamPush};
 
 use crate::error::{GroupedErrors, PushError};
 use crate::label_parser::is_valid_label_name;
 use crate::limits::LimitsConfig;
+use crate::overrides::Overrides;
 use crate::service_name::{AGGREGATED_METRIC_LABEL, SERVICE_NAME_LABEL, discover_service_name};
 use crate::timefmt::rfc3339;
 
@@ -18,10 +20,11 @@ pub mod messages {
     pub const MISSING_LABELS: &str = "error at least one label pair is required per stream";
 }
 
-/// Validates pushes against one tenant's [`LimitsConfig`].
+/// Validates pushes against each tenant's [`LimitsConfig`]: the defaults,
+/// or the tenant's runtime-config overrides ([`Overrides`]).
 #[derive(Clone, Debug)]
 pub struct Validator {
-    limits: LimitsConfig,
+    overrides: Arc<Overrides>,
 }
 
 /// The outcome of [`Validator::validate`]: what to write, and the 400 to
@@ -51,12 +54,29 @@ impl ValidatedPush {
 }
 
 impl Validator {
+    /// The same limits for every tenant.
     pub fn new(limits: LimitsConfig) -> Self {
-        Self { limits }
+        Self::with_overrides(Arc::new(Overrides::new(limits)))
     }
 
+    /// Per-tenant limits from `overrides` (shared with whoever reloads them).
+    pub fn with_overrides(overrides: Arc<Overrides>) -> Self {
+        Self { overrides }
+    }
+
+    /// `limits_config`: the defaults, for tenants without overrides. Code
+    /// serving a request wants [`limits_for`](Self::limits_for).
     pub fn limits(&self) -> &LimitsConfig {
-        &self.limits
+        self.overrides.defaults()
+    }
+
+    /// `tenant`'s effective limits, overrides included.
+    pub fn limits_for(&self, tenant: &str) -> Arc<LimitsConfig> {
+        self.overrides.limits_for(tenant)
+    }
+
+    pub fn overrides(&self) -> &Arc<Overrides> {
+        &self.overrides
     }
 
     /// Validates `req` for `tenant` at time `now_ns` (Unix nanoseconds).
@@ -68,8 +88,8 @@ impl Validator {
     /// Accepted structured-metadata names are normalized and U+FFFD removed
     /// from their values, as Loki's distributor does.
     pub fn validate(&self, tenant: &str, req: PushRequest, now_ns: i64) -> ValidatedPush {
-        let _ = tenant; // limits are already per tenant; kept for symmetry with Loki and for logging.
-        let l = &self.limits;
+        let limits = self.limits_for(tenant);
+        let l: &LimitsConfig = &limits;
         let oldest = now_ns.saturating_sub(l.reject_old_samples_max_age.as_nanos_i64());
         let newest = now_ns.saturating_add(l.creation_grace_period.as_nanos_i64());
         let max_line = l.max_line_size.as_usize();
@@ -95,7 +115,7 @@ impl Validator {
                     truncate_at_char_boundary(&mut e.line, max_line);
                 }
             }
-            if let Err(msg) = self.check_labels(&stream.labels) {
+            if let Err(msg) = check_labels(l, &stream.labels) {
                 errors.add(msg);
                 discarded_lines += stream.entries.len();
                 discarded_bytes += stream.entries.iter().map(Entry::size).sum::<usize>();
@@ -104,7 +124,7 @@ impl Validator {
             let printed = stream.labels.canonical();
             let mut kept = Vec::with_capacity(stream.entries.len());
             for mut e in stream.entries {
-                match self.check_entry(&printed, &e, oldest, newest, max_line) {
+                match check_entry(l, &printed, &e, oldest, newest, max_line) {
                     Ok(()) => {
                         normalize_structured_metadata(&mut e.structured_metadata);
                         kept.push(e);
@@ -135,97 +155,98 @@ impl Validator {
             discarded_bytes,
         }
     }
+}
 
-    /// Loki's `ValidateLabels`.
-    fn check_labels(&self, labels: &Labels) -> Result<(), String> {
-        let l = &self.limits;
-        if labels.is_empty() {
-            return Err(messages::MISSING_LABELS.to_string());
-        }
-        if labels.get(AGGREGATED_METRIC_LABEL).is_some() {
-            return Ok(());
-        }
-        let printed = || labels.canonical();
-        let mut count = labels.len();
-        if labels.get(SERVICE_NAME_LABEL).is_some() {
-            count -= 1;
-        }
-        if count > l.max_label_names_per_series {
-            return Err(format!(
-                "entry for stream '{}' has {} label names; limit {}",
-                printed(),
-                count,
-                l.max_label_names_per_series
-            ));
-        }
-        let mut last: Option<&str> = None;
-        for p in labels.iter() {
-            if !is_valid_label_name(&p.name) {
-                return Err(format!(
-                    "Error parsing labels '{}' with error: invalid label name {:?}",
-                    printed(),
-                    p.name
-                ));
-            }
-            if p.name.len() > l.max_label_name_length {
-                return Err(format!("stream '{}' has label name too long: '{}'", printed(), p.name));
-            }
-            if p.value.len() > l.max_label_value_length {
-                return Err(format!("stream '{}' has label value too long: '{}'", printed(), p.value));
-            }
-            if last == Some(p.name.as_str()) {
-                return Err(format!("stream '{}' has duplicate label name: '{}'", printed(), p.name));
-            }
-            last = Some(&p.name);
-        }
-        Ok(())
+/// Loki's `ValidateLabels`.
+fn check_labels(l: &LimitsConfig, labels: &Labels) -> Result<(), String> {
+    if labels.is_empty() {
+        return Err(messages::MISSING_LABELS.to_string());
     }
+    if labels.get(AGGREGATED_METRIC_LABEL).is_some() {
+        return Ok(());
+    }
+    let printed = || labels.canonical();
+    let mut count = labels.len();
+    if labels.get(SERVICE_NAME_LABEL).is_some() {
+        count -= 1;
+    }
+    if count > l.max_label_names_per_series {
+        return Err(format!(
+            "entry for stream '{}' has {} label names; limit {}",
+            printed(),
+            count,
+            l.max_label_names_per_series
+        ));
+    }
+    let mut last: Option<&str> = None;
+    for p in labels.iter() {
+        if !is_valid_label_name(&p.name) {
+            return Err(format!("Error parsing labels '{}' with error: invalid label name {:?}", printed(), p.name));
+        }
+        if p.name.len() > l.max_label_name_length {
+            return Err(format!("stream '{}' has label name too long: '{}'", printed(), p.name));
+        }
+        if p.value.len() > l.max_label_value_length {
+            return Err(format!("stream '{}' has label value too long: '{}'", printed(), p.value));
+        }
+        if last == Some(p.name.as_str()) {
+            return Err(format!("stream '{}' has duplicate label name: '{}'", printed(), p.name));
+        }
+        last = Some(&p.name);
+    }
+    Ok(())
+}
 
-    /// Loki's `ValidateEntry`.
-    fn check_entry(&self, stream: &str, e: &Entry, oldest: i64, newest: i64, max_line: usize) -> Result<(), String> {
-        let l = &self.limits;
-        if l.reject_old_samples && e.ts_ns < oldest {
-            return Err(format!(
-                "entry for stream '{}' has timestamp too old: {}, oldest acceptable timestamp is: {}",
-                stream,
-                rfc3339(e.ts_ns),
-                rfc3339(oldest)
-            ));
-        }
-        if e.ts_ns > newest {
-            return Err(format!("entry for stream '{}' has timestamp too new: {}", stream, rfc3339(e.ts_ns)));
-        }
-        if max_line != 0 && e.line.len() > max_line {
-            return Err(format!(
-                "Max entry size '{}' bytes exceeded for stream '{}' while adding an entry with length '{}' bytes",
-                max_line,
-                stream,
-                e.line.len()
-            ));
-        }
-        let count = e.structured_metadata.len();
-        if count > 0 {
-            if !l.allow_structured_metadata {
-                return Err(format!(
-                    "stream '{stream}' includes structured metadata, but this feature is disallowed. Please see `limits_config.allow_structured_metadata` or contact your Loki administrator to enable it."
-                ));
-            }
-            let size: usize = e.structured_metadata.iter().map(|p| p.name.len() + p.value.len()).sum();
-            let max_size = l.max_structured_metadata_size.as_usize();
-            if max_size != 0 && size > max_size {
-                return Err(format!(
-                    "stream '{stream}' has structured metadata too large: '{size}' bytes, limit: '{max_size}' bytes. Please see `limits_config.max_structured_metadata_size` or contact your Loki administrator to increase it."
-                ));
-            }
-            let max_count = l.max_structured_metadata_entries_count;
-            if max_count != 0 && count > max_count {
-                return Err(format!(
-                    "stream '{stream}' has too many structured metadata labels: '{count}', limit: '{max_count}'. Please see `limits_config.max_structured_metadata_entries_count` or contact your Loki administrator to increase it."
-                ));
-            }
-        }
-        Ok(())
+/// Loki's `ValidateEntry`.
+fn check_entry(
+    l: &LimitsConfig,
+    stream: &str,
+    e: &Entry,
+    oldest: i64,
+    newest: i64,
+    max_line: usize,
+) -> Result<(), String> {
+    if l.reject_old_samples && e.ts_ns < oldest {
+        return Err(format!(
+            "entry for stream '{}' has timestamp too old: {}, oldest acceptable timestamp is: {}",
+            stream,
+            rfc3339(e.ts_ns),
+            rfc3339(oldest)
+        ));
     }
+    if e.ts_ns > newest {
+        return Err(format!("entry for stream '{}' has timestamp too new: {}", stream, rfc3339(e.ts_ns)));
+    }
+    if max_line != 0 && e.line.len() > max_line {
+        return Err(format!(
+            "Max entry size '{}' bytes exceeded for stream '{}' while adding an entry with length '{}' bytes",
+            max_line,
+            stream,
+            e.line.len()
+        ));
+    }
+    let count = e.structured_metadata.len();
+    if count > 0 {
+        if !l.allow_structured_metadata {
+            return Err(format!(
+                "stream '{stream}' includes structured metadata, but this feature is disallowed. Please see `limits_config.allow_structured_metadata` or contact your Loki administrator to enable it."
+            ));
+        }
+        let size: usize = e.structured_metadata.iter().map(|p| p.name.len() + p.value.len()).sum();
+        let max_size = l.max_structured_metadata_size.as_usize();
+        if max_size != 0 && size > max_size {
+            return Err(format!(
+                "stream '{stream}' has structured metadata too large: '{size}' bytes, limit: '{max_size}' bytes. Please see `limits_config.max_structured_metadata_size` or contact your Loki administrator to increase it."
+            ));
+        }
+        let max_count = l.max_structured_metadata_entries_count;
+        if max_count != 0 && count > max_count {
+            return Err(format!(
+                "stream '{stream}' has too many structured metadata labels: '{count}', limit: '{max_count}'. Please see `limits_config.max_structured_metadata_entries_count` or contact your Loki administrator to increase it."
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Truncates to at most `max` bytes without splitting a UTF-8 sequence

@@ -301,3 +301,32 @@ fn custom_max_age() {
     let bad = v.validate("t", req(vec![stream(&[("a", "1")], vec![Entry::new(NOW - 3601 * SEC, "x")])]), NOW);
     assert!(bad.error.is_some());
 }
+
+#[test]
+fn each_tenant_is_validated_against_its_own_overrides() {
+    let overrides = std::sync::Arc::new(balsa_push::Overrides::new(no_discovery()));
+    let docs = [(
+        "runtime.yaml".to_string(),
+        "overrides:\n  small:\n    max_line_size: 4\n  oldies:\n    reject_old_samples: false\n".to_string(),
+    )];
+    overrides.set(balsa_push::parse_runtime_config(&docs, overrides.defaults()).unwrap());
+    let v = Validator::with_overrides(overrides);
+    let push = || {
+        req(vec![stream(&[("a", "1")], vec![Entry::new(NOW, "abcdefgh"), Entry::new(NOW - 30 * 86400 * SEC, "old")])])
+    };
+    // Defaults: the line fits, the old entry is refused.
+    let out = v.validate("other", push(), NOW);
+    assert_eq!(out.accepted.line_count(), 1);
+    assert!(out.error.unwrap().body().contains("timestamp too old"));
+    // max_line_size 4 for `small` only; the other limits stay the defaults.
+    let out = v.validate("small", push(), NOW);
+    assert_eq!(out.accepted.line_count(), 0);
+    let body = out.error.unwrap().body();
+    assert!(body.contains("Max entry size '4' bytes exceeded"), "{body}");
+    assert!(body.contains("timestamp too old"), "{body}");
+    // `oldies` accepts old samples.
+    let out = v.validate("oldies", push(), NOW);
+    assert_eq!(out.accepted.line_count(), 2, "{:?}", out.error);
+    assert_eq!(v.limits_for("small").max_line_size, ByteSize(4));
+    assert_eq!(v.limits().max_line_size, LimitsConfig::default().max_line_size);
+}

@@ -12,6 +12,13 @@ pub enum ErrorKind {
     Unsupported,
     /// Storage failed while reading: 500 (the message is for operators).
     Storage,
+    /// A query limit was exceeded (`max_query_series`, ...): 400.
+    Limit,
+    /// The query ran past `query_timeout`: 504.
+    Timeout,
+    /// Evaluation failed with an error that Loki does not count as a client error (vector matching
+    /// conflicts in binary operations): 500, and the message is shown as is.
+    Execution,
 }
 
 /// A query failed. Messages are lowercase, Loki-style.
@@ -23,7 +30,16 @@ pub enum QueryError {
     Unsupported(String),
     #[error("{0}")]
     Storage(String),
+    #[error("{0}")]
+    Limit(String),
+    #[error("{TIMEOUT_MESSAGE}")]
+    Timeout,
+    #[error("{0}")]
+    Execution(String),
 }
+
+/// Loki's message for a query that ran out of time (`pkg/util/server/error.go`).
+pub const TIMEOUT_MESSAGE: &str = "Request timed out, decrease the duration of the request or add more label matchers (prefer exact match over regex match) to reduce the amount of data processed.";
 
 impl QueryError {
     pub fn kind(&self) -> ErrorKind {
@@ -31,25 +47,34 @@ impl QueryError {
             QueryError::BadQuery(_) => ErrorKind::BadQuery,
             QueryError::Unsupported(_) => ErrorKind::Unsupported,
             QueryError::Storage(_) => ErrorKind::Storage,
+            QueryError::Limit(_) => ErrorKind::Limit,
+            QueryError::Timeout => ErrorKind::Timeout,
+            QueryError::Execution(_) => ErrorKind::Execution,
         }
     }
 
-    /// 400 for bad or unsupported queries, 500 for storage failures.
+    /// 400 for bad or unsupported queries, 500 for storage failures and execution errors.
+    ///
+    /// Loki answers 400 only for errors it classifies as client errors (parse, pipeline, limit, ...;
+    /// `isClientError` in `pkg/util/server/error.go`); anything else, such as the vector matching
+    /// errors of `vectorBinop`, is a 500 carrying the error text.
     pub fn http_status(&self) -> u16 {
         match self.kind() {
-            ErrorKind::BadQuery | ErrorKind::Unsupported => 400,
-            ErrorKind::Storage => 500,
+            ErrorKind::BadQuery | ErrorKind::Unsupported | ErrorKind::Limit => 400,
+            ErrorKind::Storage | ErrorKind::Execution => 500,
+            ErrorKind::Timeout => 504,
         }
     }
 
     pub fn message(&self) -> &str {
         match self {
-            QueryError::BadQuery(m) | QueryError::Unsupported(m) | QueryError::Storage(m) => m,
+            QueryError::BadQuery(m)
+            | QueryError::Unsupported(m)
+            | QueryError::Storage(m)
+            | QueryError::Limit(m)
+            | QueryError::Execution(m) => m,
+            QueryError::Timeout => TIMEOUT_MESSAGE,
         }
-    }
-
-    pub(crate) fn unsupported(what: impl std::fmt::Display) -> Self {
-        QueryError::Unsupported(format!("not supported yet: {what}"))
     }
 }
 

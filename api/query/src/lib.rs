@@ -4,12 +4,15 @@
 //!
 //! # What runs
 //! - **Log queries** ([`run_log_query`]): stream selection with all four
-//!   matcher operators (regexes fully anchored), line filters `|=`, `!=`,
-//!   `|~`, `!~`, `|>`, `!>` with `or` alternatives and `ip("...")`, string
-//!   label filters (`| level="error"`, `and`/`or`) over stream labels and
-//!   structured metadata, and the no-op `| drop __error__`. Results are
-//!   merged across streams and shards by time in the requested direction up
-//!   to the limit, grouped per stream; structured metadata stays on entries.
+//!   matcher operators (regexes fully anchored) and Loki's whole log
+//!   pipeline next to the data (`pipeline/`): line filters (`|=`, `!=`,
+//!   `|~`, `!~`, `|>`, `!>`, `or`, `ip()`), parsers (`json`, `logfmt`,
+//!   `regexp`, `pattern`, `unpack`), label filters (strings, numbers,
+//!   durations, bytes, `ip()`), `line_format`, `label_format`, `drop`,
+//!   `keep` and `decolorize`, with `__error__` labels as in Loki. Results
+//!   are merged across streams and shards by time in the requested direction
+//!   up to the limit and grouped by each entry's final label set; entries
+//!   carry their structured metadata and parsed labels ([`LogEntry`]).
 //! - **Label queries** ([`label_names`], [`label_values`], [`series`]):
 //!   sorted and de-duplicated, restricted to streams with data in range.
 //! - **Metric queries without log data** ([`eval_instant`], [`eval_range`]):
@@ -19,15 +22,13 @@
 //!   `label_replace`. `vector(1)+vector(1)` is one sample of 2, no labels.
 //!
 //! # Not yet (errors of kind [`ErrorKind::Unsupported`], HTTP 400)
-//! - Parsers (`json`, `logfmt`, `regexp`, `pattern`, `unpack`), formatters
-//!   (`line_format`, `label_format`), `decolorize`, `keep`, `drop` of real
-//!   labels, and numeric/duration/bytes/`ip()` label filters.
 //! - Range aggregations over logs (`count_over_time`, `rate`, ...) and
 //!   anything built on them; `group_left`/`group_right`; `approx_topk`.
 //!
 //! Errors: [`QueryError`] with [`ErrorKind`] `BadQuery` (400), `Unsupported`
 //! (400) or `Storage` (500).
 
+mod convert;
 mod error;
 mod ip;
 mod labels;
@@ -35,7 +36,9 @@ mod logs;
 mod metric;
 mod pipeline;
 
-pub use error::{ErrorKind, QueryError};
+pub use error::{ErrorKind, QueryError, TIMEOUT_MESSAGE};
 pub use labels::{label_names, label_values, series};
-pub use logs::{LogQuery, LogQueryResult, QueryStats, StreamResult, required_pairs, run_log_query, selects};
-pub use metric::{InstantValue, MAX_POINTS_PER_SERIES, Sample, Series, eval_instant, eval_range};
+pub use logs::{LogEntry, LogQuery, LogQueryResult, QueryStats, StreamResult, required_pairs, run_log_query, selects};
+pub use metric::{
+    EvalLimits, InstantValue, MAX_POINTS_PER_SERIES, MetricQuery, Sample, Series, eval_instant, eval_range,
+};

@@ -1,13 +1,16 @@
-//! Log queries: select streams on every shard, filter their entries next to
-//! the data, and merge everything by time up to the limit.
+//! Log queries: select streams on every shard, run the pipeline on their
+//! entries next to the data, and merge everything by time up to the limit.
+//! Result streams are keyed by each entry's final label set (stream labels,
+//! structured metadata and parsed labels after `drop`, `keep` and
+//! `label_format`), as in Loki.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use balsa_logql::{LogExpr, Matcher};
-use balsa_model::{Direction, Entry, Labels, StreamReader};
+use balsa_model::{Direction, Entry, LabelPair, Labels, StreamReader};
 
 use crate::error::QueryError;
-use crate::pipeline::Pipeline;
+use crate::pipeline::{LabelSet, Pipeline};
 
 /// A log query over `[start_ns, end_ns)`.
 #[derive(Clone, Copy, Debug)]
@@ -21,13 +24,48 @@ pub struct LogQuery<'a> {
     /// Most entries returned across all streams; 0 means no limit.
     pub limit: usize,
     pub direction: Direction,
+    /// Loki's `interval`: only entries at least this far (ns) from the last
+    /// returned one, across all streams; 0 returns every entry.
+    pub interval_ns: i64,
 }
 
-/// The entries of one stream, in the query direction.
+/// One entry of a log query result: its (possibly rewritten) line and the
+/// label categories Loki reports with `categorize-labels`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct LogEntry {
+    pub ts_ns: i64,
+    pub line: String,
+    /// Structured metadata left after the pipeline, sorted by name.
+    pub structured_metadata: Vec<LabelPair>,
+    /// Labels added by parsers and `label_format`, with `__error__` and
+    /// `__error_details__` when set; sorted by name.
+    pub parsed: Vec<LabelPair>,
+}
+
+impl LogEntry {
+    /// An entry whose pipeline added nothing: its structured metadata as is.
+    pub fn from_entry(e: &Entry) -> Self {
+        let mut sm = e.structured_metadata.clone();
+        sm.sort();
+        Self { ts_ns: e.ts_ns, line: e.line.clone(), structured_metadata: sm, parsed: Vec::new() }
+    }
+
+    /// The stream labels of an entry of a stream with (full) `labels`: those
+    /// that are neither structured metadata nor parsed labels.
+    pub fn stream_labels(&self, labels: &Labels) -> Labels {
+        let hidden =
+            |n: &str| self.structured_metadata.iter().any(|p| p.name == n) || self.parsed.iter().any(|p| p.name == n);
+        Labels::new(labels.iter().filter(|p| !hidden(&p.name)).cloned().collect())
+    }
+}
+
+/// The entries of one result stream, in the query direction. `labels` are
+/// all the labels of its entries (stream labels, structured metadata and
+/// parsed labels).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StreamResult {
     pub labels: Labels,
-    pub entries: Vec<Entry>,
+    pub entries: Vec<LogEntry>,
 }
 
 /// What a query did, for the `stats` block of responses.
@@ -67,14 +105,33 @@ pub fn selects(matchers: &[Matcher], labels: &Labels) -> bool {
     matchers.iter().all(|m| m.matches(labels.get(&m.name).unwrap_or("")))
 }
 
+/// Result label sets seen so far, by hash (verified on collision).
+#[derive(Default)]
+struct Groups {
+    labels: Vec<Labels>,
+    by_hash: HashMap<u64, Vec<usize>>,
+}
+
+impl Groups {
+    fn index(&mut self, l: &LabelSet) -> usize {
+        let candidates = self.by_hash.entry(l.hash()).or_default();
+        if let Some(&i) = candidates.iter().find(|&&i| l.same_as(&self.labels[i])) {
+            return i;
+        }
+        self.labels.push(l.to_labels());
+        candidates.push(self.labels.len() - 1);
+        self.labels.len() - 1
+    }
+}
+
 /// Runs a log query against one reader per shard.
 ///
-/// Each stream contributes at most `limit` filtered entries (read in the
-/// query direction, so they are the only candidates); the candidates are then
-/// ordered by timestamp in the query direction, ties broken by stream labels
-/// (ascending for forward, descending for backward) and then by the order
-/// storage returned them in. Identical entries of the same stream reported
-/// by two readers are returned once.
+/// Each stream contributes at most `limit` entries that pass the pipeline
+/// (read in the query direction, so they are the only candidates); the
+/// candidates are then ordered by timestamp in the query direction, ties
+/// broken by result labels (ascending for forward, descending for backward)
+/// and then by the order storage returned them in. Identical results of the
+/// same stream reported by two readers are returned once.
 pub fn run_log_query(readers: &[&dyn StreamReader], q: &LogQuery<'_>) -> Result<LogQueryResult, QueryError> {
     let pipeline = Pipeline::compile(&q.expr.stages)?;
     let mut stats = QueryStats::default();
@@ -84,7 +141,9 @@ pub fn run_log_query(readers: &[&dyn StreamReader], q: &LogQuery<'_>) -> Result<
     let (start, end) = (q.start_ns, q.end_ns);
     let matchers = &q.expr.matchers;
 
-    let mut sources: Vec<(Labels, Vec<Entry>)> = Vec::new();
+    let mut groups = Groups::default();
+    // Per selected stream (and replica): (result group, entry), in read order.
+    let mut sources: Vec<Vec<(usize, LogEntry)>> = Vec::new();
     for reader in readers {
         let required = required_pairs(matchers);
         let streams = reader.streams_with(q.tenant, start, end, &required, &mut |l: &Labels| selects(matchers, l))?;
@@ -93,46 +152,48 @@ pub fn run_log_query(readers: &[&dyn StreamReader], q: &LogQuery<'_>) -> Result<
                 continue;
             }
             stats.streams_matched += 1;
-            let mut kept: Vec<Entry> = Vec::new();
-            let labels = &s.labels;
+            let mut kept: Vec<(usize, LogEntry)> = Vec::new();
+            let mut sp = pipeline.for_stream(&s.labels);
             reader.entries(q.tenant, s.id, start, end, q.direction, &mut |e: &Entry| {
                 if e.ts_ns < start || e.ts_ns >= end {
                     return true;
                 }
                 stats.lines_processed += 1;
                 stats.bytes_processed += e.size() as u64;
-                if pipeline.matches(labels, e) {
-                    kept.push(e.clone());
-                    if q.limit > 0 && kept.len() >= q.limit {
-                        return false;
-                    }
-                }
-                true
+                let Some(p) = sp.process(e) else { return true };
+                let group = groups.index(p.labels);
+                kept.push((
+                    group,
+                    LogEntry {
+                        ts_ns: e.ts_ns,
+                        line: p.line.to_string(),
+                        structured_metadata: p.labels.structured_metadata(),
+                        parsed: p.labels.parsed(),
+                    },
+                ));
+                // With an interval, skipped entries don't count towards the limit.
+                q.interval_ns > 0 || !(q.limit > 0 && kept.len() >= q.limit)
             })?;
             stats.post_filter_lines += kept.len() as u64;
             if !kept.is_empty() {
-                sources.push((s.labels, kept));
+                sources.push(kept);
             }
         }
     }
 
-    // Rank streams by labels; replicas of one stream share a rank.
-    sources.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut ranks = Vec::with_capacity(sources.len());
-    let mut rank = 0usize;
-    for i in 0..sources.len() {
-        if i > 0 && sources[i].0 != sources[i - 1].0 {
-            rank += 1;
-        }
-        ranks.push(rank);
+    // Rank result label sets.
+    let mut sorted: Vec<usize> = (0..groups.labels.len()).collect();
+    sorted.sort_by(|&a, &b| groups.labels[a].cmp(&groups.labels[b]));
+    let mut rank_of = vec![0usize; groups.labels.len()];
+    for (rank, &g) in sorted.iter().enumerate() {
+        rank_of[g] = rank;
     }
-    let stream_count = if sources.is_empty() { 0 } else { rank + 1 };
 
     // (ts, rank, source, position)
     let mut order: Vec<(i64, usize, usize, usize)> = Vec::new();
-    for (src, (_, entries)) in sources.iter().enumerate() {
-        for (pos, e) in entries.iter().enumerate() {
-            order.push((e.ts_ns, ranks[src], src, pos));
+    for (src, entries) in sources.iter().enumerate() {
+        for (pos, (g, e)) in entries.iter().enumerate() {
+            order.push((e.ts_ns, rank_of[*g], src, pos));
         }
     }
     match q.direction {
@@ -142,10 +203,11 @@ pub fn run_log_query(readers: &[&dyn StreamReader], q: &LogQuery<'_>) -> Result<
         }
     }
 
-    let mut grouped: Vec<Vec<Entry>> = vec![Vec::new(); stream_count];
-    let mut seen: HashSet<(usize, &Entry)> = HashSet::new();
+    let mut grouped: Vec<Vec<LogEntry>> = vec![Vec::new(); sorted.len()];
+    let mut seen: HashSet<(usize, &LogEntry)> = HashSet::new();
     let mut seen_ts = None;
     let mut taken = 0usize;
+    let mut last_ts: Option<i64> = None;
     for (ts, rank, src, pos) in order {
         if q.limit > 0 && taken >= q.limit {
             break;
@@ -154,23 +216,31 @@ pub fn run_log_query(readers: &[&dyn StreamReader], q: &LogQuery<'_>) -> Result<
             seen.clear();
             seen_ts = Some(ts);
         }
-        let e = &sources[src].1[pos];
+        let e = &sources[src][pos].1;
         if !seen.insert((rank, e)) {
             continue;
         }
+        if let (true, Some(last)) = (q.interval_ns > 0, last_ts) {
+            let far_enough = match q.direction {
+                Direction::Forward => ts >= last.saturating_add(q.interval_ns),
+                Direction::Backward => ts <= last.saturating_sub(q.interval_ns),
+            };
+            if !far_enough {
+                continue;
+            }
+        }
+        last_ts = Some(ts);
         grouped[rank].push(e.clone());
         taken += 1;
     }
     stats.entries_returned = taken as u64;
 
+    let mut labels: Vec<Option<Labels>> = groups.labels.into_iter().map(Some).collect();
     let mut streams = Vec::new();
-    let mut next_src = 0;
     for (rank, entries) in grouped.into_iter().enumerate() {
-        while ranks[next_src] != rank {
-            next_src += 1;
-        }
         if !entries.is_empty() {
-            streams.push(StreamResult { labels: sources[next_src].0.clone(), entries });
+            let labels = labels[sorted[rank]].take().unwrap_or_default();
+            streams.push(StreamResult { labels, entries });
         }
     }
     Ok(LogQueryResult { streams, stats })

@@ -16,8 +16,11 @@ fn e(ts: i64, line: &str) -> Entry {
 
 fn run(readers: &[&dyn StreamReader], q: &str, start: i64, end: i64, limit: usize, dir: Direction) -> LogQueryResult {
     let expr = parse_log_expr(q).unwrap();
-    run_log_query(readers, &LogQuery { tenant: T, expr: &expr, start_ns: start, end_ns: end, limit, direction: dir })
-        .unwrap()
+    run_log_query(
+        readers,
+        &LogQuery { tenant: T, expr: &expr, start_ns: start, end_ns: end, limit, direction: dir, interval_ns: 0 },
+    )
+    .unwrap()
 }
 
 /// (labels canonical, lines) per stream.
@@ -183,32 +186,167 @@ fn structured_metadata_stays_attached() {
     entry.structured_metadata = vec![LabelPair { name: "trace_id".into(), value: "abc".into() }];
     m.push(T, labels(&[("app", "x")]), [entry.clone(), e(2, "bye")]);
     let r = run(&[&m], r#"{app="x"}"#, 0, 10, 10, Direction::Forward);
-    assert_eq!(r.streams[0].entries[0], entry);
+    // Result streams are keyed by all labels, structured metadata included.
+    assert_eq!(
+        shape(&r),
+        vec![
+            (r#"{app="x"}"#.into(), vec!["bye".into()]),
+            (r#"{app="x", trace_id="abc"}"#.into(), vec!["hello".into()]),
+        ]
+    );
+    assert_eq!(r.streams[1].entries[0], LogEntry::from_entry(&entry));
+    assert_eq!(r.streams[1].entries[0].stream_labels(&r.streams[1].labels), labels(&[("app", "x")]));
     // label filters see structured metadata
     let r = run(&[&m], r#"{app="x"} | trace_id="abc""#, 0, 10, 10, Direction::Forward);
-    assert_eq!(r.streams[0].entries, vec![entry]);
+    assert_eq!(r.streams.len(), 1);
+    assert_eq!(r.streams[0].entries, vec![LogEntry::from_entry(&entry)]);
+}
+
+fn sm(pairs: &[(&str, &str)]) -> Vec<LabelPair> {
+    pairs.iter().map(|(n, v)| LabelPair { name: (*n).into(), value: (*v).into() }).collect()
 }
 
 #[test]
-fn unsupported_and_bad_pipelines() {
-    let m = MemStreams::new();
-    let expr = parse_log_expr(r#"{app="x"} | json | level="error""#).unwrap();
-    let err = run_log_query(
-        &[&m],
-        &LogQuery { tenant: T, expr: &expr, start_ns: 0, end_ns: 1, limit: 1, direction: Direction::Forward },
-    )
-    .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Unsupported);
-    assert_eq!(err.http_status(), 400);
-    assert_eq!(err.to_string(), "not supported yet: pipeline stage '| json'");
+fn parsers_split_streams_by_final_labels() {
+    let mut m = MemStreams::new();
+    m.push(
+        T,
+        labels(&[("app", "x")]),
+        [
+            e(1, "level=info msg=a"),
+            e(2, "level=error msg=b"),
+            e(3, "level=info msg=c"),
+            e(4, "not logfmt at all"),
+            e(5, "level=error msg=e"),
+        ],
+    );
+    let r = run(&[&m], r#"{app="x"} | logfmt | drop msg"#, 0, 10, 100, Direction::Forward);
+    assert_eq!(
+        shape(&r),
+        vec![
+            (r#"{app="x"}"#.into(), vec!["not logfmt at all".into()]),
+            (r#"{app="x", level="error"}"#.into(), vec!["level=error msg=b".into(), "level=error msg=e".into()]),
+            (r#"{app="x", level="info"}"#.into(), vec!["level=info msg=a".into(), "level=info msg=c".into()]),
+        ]
+    );
+    assert_eq!(r.stats.lines_processed, 5);
+    assert_eq!(r.stats.post_filter_lines, 5);
+    let e2 = &r.streams[1].entries[0];
+    assert_eq!(e2.parsed, sm(&[("level", "error")]));
+    assert!(e2.structured_metadata.is_empty());
+    assert_eq!(e2.stream_labels(&r.streams[1].labels), labels(&[("app", "x")]));
 
-    let expr = parse_log_expr(r#"{app="x"} |~ "[""#).unwrap();
-    let err = run_log_query(
+    // The limit counts entries across result streams, newest first.
+    let r = run(&[&m], r#"{app="x"} | logfmt | drop msg"#, 0, 10, 2, Direction::Backward);
+    assert_eq!(
+        shape(&r),
+        vec![
+            (r#"{app="x"}"#.into(), vec!["not logfmt at all".into()]),
+            (r#"{app="x", level="error"}"#.into(), vec!["level=error msg=e".into()]),
+        ]
+    );
+    assert_eq!(r.stats.entries_returned, 2);
+
+    // Filters on extracted labels, and line_format rewriting the line.
+    let r = run(
         &[&m],
-        &LogQuery { tenant: T, expr: &expr, start_ns: 0, end_ns: 1, limit: 1, direction: Direction::Forward },
-    )
-    .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::BadQuery);
+        r#"{app="x"} | logfmt | level="error" | line_format "{{.msg}}!" | label_format lvl=level"#,
+        0,
+        10,
+        100,
+        Direction::Forward,
+    );
+    assert_eq!(
+        shape(&r),
+        vec![
+            (r#"{app="x", lvl="error", msg="b"}"#.into(), vec!["b!".into()]),
+            (r#"{app="x", lvl="error", msg="e"}"#.into(), vec!["e!".into()])
+        ]
+    );
+    assert_eq!(r.stats.post_filter_lines, 2);
+
+    // Parse errors keep the line and label it.
+    let r = run(&[&m], r#"{app="x"} | json | __error__!="""#, 0, 10, 100, Direction::Forward);
+    assert_eq!(r.streams.len(), 1);
+    assert_eq!(r.streams[0].entries.len(), 5);
+    assert_eq!(
+        r.streams[0].labels.canonical(),
+        r#"{__error__="JSONParserErr", __error_details__="Value looks like object, but can't find closing '}' symbol", app="x"}"#
+    );
+    assert_eq!(r.streams[0].entries[0].parsed.len(), 2);
+}
+
+#[test]
+fn structured_metadata_through_the_pipeline() {
+    let mut m = MemStreams::new();
+    let mut a = e(1, "level=info");
+    a.structured_metadata = sm(&[("trace_id", "t1"), ("app", "shadow")]);
+    let mut b = e(2, "level=warn");
+    b.structured_metadata = sm(&[("trace_id", "t2")]);
+    m.push(T, labels(&[("app", "x")]), [a, b]);
+    let r = run(&[&m], r#"{app="x"} | logfmt | trace_id=~"t.""#, 0, 10, 100, Direction::Forward);
+    assert_eq!(
+        r.streams.iter().map(|s| s.labels.canonical()).collect::<Vec<_>>(),
+        [
+            r#"{app="x", app_extracted="shadow", level="info", trace_id="t1"}"#,
+            r#"{app="x", level="warn", trace_id="t2"}"#,
+        ]
+    );
+    let first = &r.streams[0].entries[0];
+    assert_eq!(first.structured_metadata, sm(&[("app_extracted", "shadow"), ("trace_id", "t1")]));
+    assert_eq!(first.parsed, sm(&[("level", "info")]));
+    // keep applies to structured metadata and stream labels alike
+    let r = run(&[&m], r#"{app="x"} | keep trace_id"#, 0, 10, 100, Direction::Forward);
+    assert_eq!(
+        r.streams.iter().map(|s| s.labels.canonical()).collect::<Vec<_>>(),
+        [r#"{trace_id="t1"}"#, r#"{trace_id="t2"}"#]
+    );
+    assert_eq!(r.streams[0].entries[0].stream_labels(&r.streams[0].labels), Labels::default());
+}
+
+#[test]
+fn replicas_are_deduplicated_after_the_pipeline() {
+    let mut m = MemStreams::new();
+    m.push(T, labels(&[("app", "x")]), [e(1, r#"{"a":"1"}"#), e(2, r#"{"a":"2"}"#)]);
+    let copy = m.clone();
+    let readers: [&dyn StreamReader; 2] = [&m, &copy];
+    let r = run(&readers, r#"{app="x"} | json | line_format "{{.a}}""#, 0, 10, 100, Direction::Forward);
+    assert_eq!(
+        shape(&r),
+        vec![(r#"{a="1", app="x"}"#.into(), vec!["1".into()]), (r#"{a="2", app="x"}"#.into(), vec!["2".into()])]
+    );
+    assert_eq!(r.stats.entries_returned, 2);
+}
+
+#[test]
+fn bad_pipelines() {
+    let m = MemStreams::new();
+    for (q, msg) in [
+        (r#"{app="x"} |~ "[""#, "parse error : stage '|~ \"[\"' : error parsing regexp: "),
+        (r#"{app="x"} | label_format a=b, a="x""#, "multiple label name 'a' not allowed in a single format operation"),
+        (
+            r#"{app="x"} | json a="b..c""#,
+            "cannot parse expression [b..c]: syntax error: unexpected DOT, expecting FIELD",
+        ),
+    ] {
+        let expr = parse_log_expr(q).unwrap();
+        let err = run_log_query(
+            &[&m],
+            &LogQuery {
+                tenant: T,
+                expr: &expr,
+                start_ns: 0,
+                end_ns: 1,
+                limit: 1,
+                direction: Direction::Forward,
+                interval_ns: 0,
+            },
+        )
+        .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::BadQuery, "{q}");
+        assert_eq!(err.http_status(), 400);
+        assert!(err.to_string().contains(msg), "{q}: {err}");
+    }
 }
 
 struct Broken;
@@ -242,7 +380,15 @@ fn storage_errors_are_500() {
     let expr = parse_log_expr(r#"{app="x"}"#).unwrap();
     let err = run_log_query(
         &[&Broken],
-        &LogQuery { tenant: T, expr: &expr, start_ns: 0, end_ns: 1, limit: 1, direction: Direction::Forward },
+        &LogQuery {
+            tenant: T,
+            expr: &expr,
+            start_ns: 0,
+            end_ns: 1,
+            limit: 1,
+            direction: Direction::Forward,
+            interval_ns: 0,
+        },
     )
     .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Storage);
@@ -286,7 +432,9 @@ fn label_and_series_queries_honour_time_ranges() {
 
 fn instant(q: &str) -> Result<InstantValue, QueryError> {
     let m = MemStreams::new();
-    eval_instant(&[&m], T, &parse_sample_expr(q).unwrap(), 4_000_000_000)
+    let expr = parse_sample_expr(q).unwrap();
+    eval_instant(&[&m], &MetricQuery { tenant: T, expr: &expr, limits: EvalLimits::default() }, 4_000_000_000)
+        .map(|r| r.0)
 }
 
 fn vector(items: &[(&[(&str, &str)], f64)]) -> InstantValue {
@@ -312,21 +460,35 @@ fn grafana_health_check_and_literals() {
     assert_eq!(instant("sort_desc(vector(7))").unwrap(), vector(&[(&[], 7.0)]));
 
     let m = MemStreams::new();
-    let range = eval_range(&[&m], T, &parse_sample_expr("vector(1)+vector(1)").unwrap(), 0, 2_000, 1_000).unwrap();
-    assert_eq!(range, vec![Series { labels: Labels::default(), points: vec![(0, 2.0), (1_000, 2.0), (2_000, 2.0)] }]);
-    assert!(eval_range(&[&m], T, &parse_sample_expr("1").unwrap(), 0, 1, 0).is_err());
+    let expr = parse_sample_expr("vector(1)+vector(1)").unwrap();
+    let q = MetricQuery { tenant: T, expr: &expr, limits: EvalLimits::default() };
+    let (range, _) = eval_range(&[&m], &q, 0, 2_000_000_000, 1_000_000_000).unwrap();
+    let points = vec![(0, 2.0), (1_000_000_000, 2.0), (2_000_000_000, 2.0)];
+    assert_eq!(range, vec![Series { labels: Labels::default(), points }]);
+    let expr = parse_sample_expr("1").unwrap();
+    assert!(
+        eval_range(&[&m], &MetricQuery { tenant: T, expr: &expr, limits: EvalLimits::default() }, 0, 1, 0).is_err()
+    );
 }
 
 #[test]
-fn metric_queries_over_logs_are_unsupported() {
-    for q in [
-        r#"count_over_time({namespace="argocd"} |= "level=error" [5m]) > 9"#,
-        r#"sum by (level, detected_level) (count_over_time({a="b"} | drop __error__[1m]))"#,
-        r#"rate({a="b"}[1m]) + vector(1)"#,
-    ] {
-        let err = instant(q).unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Unsupported, "{q}");
-        assert_eq!(err.http_status(), 400);
-        assert!(err.to_string().starts_with("not supported yet: metric queries over log data"), "{err}");
-    }
+fn interval_thins_entries_across_streams() {
+    let mut m = MemStreams::new();
+    m.push(T, labels(&[("app", "a")]), (0..10).map(|i| e(i * 10, &format!("a{i}"))));
+    m.push(T, labels(&[("app", "b")]), [e(25, "b25"), e(31, "b31")]);
+    let expr = parse_log_expr(r#"{app=~"a|b"}"#).unwrap();
+    let run = |dir, interval_ns, limit| {
+        let q = LogQuery { tenant: T, expr: &expr, start_ns: 0, end_ns: 1000, limit, direction: dir, interval_ns };
+        let r = run_log_query(&[&m], &q).unwrap();
+        let mut ts: Vec<i64> = r.streams.iter().flat_map(|s| s.entries.iter().map(|e| e.ts_ns)).collect();
+        ts.sort();
+        ts
+    };
+    // Forward: 0, then the first entry at or after 0+25 (b25), then >= 50, >= 75 → 80.
+    assert_eq!(run(Direction::Forward, 25, 100), [0, 25, 50, 80]);
+    // Backward from 90: <= 65 → 60, <= 35 → 31, <= 6 → 0.
+    assert_eq!(run(Direction::Backward, 25, 100), [0, 31, 60, 90]);
+    // The limit counts returned entries only.
+    assert_eq!(run(Direction::Forward, 25, 2), [0, 25]);
+    assert_eq!(run(Direction::Forward, 0, 3), [0, 10, 20]);
 }

@@ -1,0 +1,503 @@
+//! The label state of one entry while it runs through a pipeline: Loki's
+//! `LabelsBuilder` (`pkg/logql/log/labels.go`). Stream labels are the base;
+//! structured metadata and parsed labels are added per entry, labels can be
+//! deleted, and `__error__` / `__error_details__` are kept apart.
+//!
+//! Precedence is Loki's: a parsed label hides structured metadata and stream
+//! labels of the same name, structured metadata hides stream labels. Buffers
+//! are reused across entries, so steady-state processing does not allocate.
+
+use balsa_model::{LabelPair, Labels};
+use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
+
+pub(crate) const ERROR_LABEL: &str = "__error__";
+pub(crate) const ERROR_DETAILS_LABEL: &str = "__error_details__";
+/// Added to extracted labels whose name is already a stream label.
+pub(crate) const DUPLICATE_SUFFIX: &str = "_extracted";
+
+/// Name/value pairs in insertion order whose strings are reused after
+/// `clear` (removal swaps the last pair in, keeping its buffers).
+#[derive(Default, Debug)]
+pub(crate) struct Pairs {
+    items: Vec<(String, String)>,
+    len: usize,
+}
+
+impl Pairs {
+    pub(crate) fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn as_slice(&self) -> &[(String, String)] {
+        &self.items[..self.len]
+    }
+
+    pub(crate) fn position(&self, name: &str) -> Option<usize> {
+        self.as_slice().iter().position(|(n, _)| same_name(n, name))
+    }
+
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
+        self.as_slice().iter().find(|(n, _)| same_name(n, name)).map(|(_, v)| v.as_str())
+    }
+
+    pub(crate) fn contains(&self, name: &str) -> bool {
+        self.position(name).is_some()
+    }
+
+    /// Appends a pair (the caller checked that `name` is absent).
+    pub(crate) fn push(&mut self, name: &str, value: &str) {
+        if self.len < self.items.len() {
+            let (n, v) = &mut self.items[self.len];
+            n.clear();
+            n.push_str(name);
+            v.clear();
+            v.push_str(value);
+        } else {
+            self.items.push((name.to_string(), value.to_string()));
+        }
+        self.len += 1;
+    }
+
+    /// Sets `name` to `value`, appending it if absent. Returns whether it was
+    /// appended.
+    pub(crate) fn set(&mut self, name: &str, value: &str) -> bool {
+        match self.position(name) {
+            Some(i) => {
+                let v = &mut self.items[i].1;
+                v.clear();
+                v.push_str(value);
+                false
+            }
+            None => {
+                self.push(name, value);
+                true
+            }
+        }
+    }
+
+    pub(crate) fn remove(&mut self, name: &str) -> bool {
+        match self.position(name) {
+            Some(i) => {
+                self.items.swap(i, self.len - 1);
+                self.len -= 1;
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// String equality that rejects on length and first/last byte before
+/// comparing: names looked up here mostly differ early.
+#[inline]
+fn same_name(a: &str, b: &str) -> bool {
+    let (x, y) = (a.as_bytes(), b.as_bytes());
+    x.len() == y.len() && (x.is_empty() || (x[0] == y[0] && x[x.len() - 1] == y[y.len() - 1] && x == y))
+}
+
+/// Stream labels, structured metadata and parsed labels of one entry, with
+/// deletions and the error labels (Loki's `LabelsBuilder`).
+#[derive(Debug)]
+pub(crate) struct LabelSet {
+    base: Labels,
+    /// Bit `len % 64` is set for the length of every stream label name: a
+    /// quick "not a stream label" for most names.
+    base_lens: u64,
+    sm: Pairs,
+    parsed: Pairs,
+    del: Pairs,
+    /// Parsed labels added (not updated) for the current entry, in order;
+    /// later parser stages do not overwrite them (Loki's parser hints).
+    extracted: Pairs,
+    /// Whether `set_parsed` records names in `extracted` (only needed when
+    /// a later stage asks [`LabelSet::should_extract`]).
+    pub(crate) record_extracted: bool,
+    /// Loki's parser hints: when set, parsers extract only these names (a
+    /// metric query grouping by a few labels needs nothing else).
+    hints: Option<std::sync::Arc<[String]>>,
+    err: String,
+    err_details: String,
+}
+
+impl LabelSet {
+    pub(crate) fn new(base: &Labels) -> Self {
+        Self {
+            base: base.clone(),
+            base_lens: base.iter().fold(0, |m, p| m | 1 << (p.name.len() % 64)),
+            sm: Pairs::default(),
+            parsed: Pairs::default(),
+            del: Pairs::default(),
+            extracted: Pairs::default(),
+            record_extracted: true,
+            hints: None,
+            err: String::new(),
+            err_details: String::new(),
+        }
+    }
+
+    /// Restricts parsers to `hints` (see [`LabelSet::should_extract`]).
+    pub(crate) fn set_hints(&mut self, hints: Option<std::sync::Arc<[String]>>) {
+        self.hints = hints;
+    }
+
+    /// Forgets everything but the stream labels.
+    pub(crate) fn reset(&mut self) {
+        self.sm.clear();
+        self.parsed.clear();
+        self.del.clear();
+        self.extracted.clear();
+        self.err.clear();
+        self.err_details.clear();
+    }
+
+    /// Adds an entry's structured metadata (Loki's `Add`): a name that is
+    /// also a stream label gets the `_extracted` suffix; `__error__` and
+    /// `__error_details__` set the error fields.
+    pub(crate) fn add_structured_metadata(&mut self, pairs: &[LabelPair]) {
+        let mut buf = String::new();
+        for p in pairs {
+            let name = if self.base_has(&p.name) {
+                buf.clear();
+                buf.push_str(&p.name);
+                buf.push_str(DUPLICATE_SUFFIX);
+                buf.as_str()
+            } else {
+                p.name.as_str()
+            };
+            if name == ERROR_LABEL {
+                self.err.clear();
+                self.err.push_str(&p.value);
+            } else if name == ERROR_DETAILS_LABEL {
+                self.err_details.clear();
+                self.err_details.push_str(&p.value);
+            } else if !self.parsed.contains(name) {
+                self.sm.set(name, &p.value);
+            }
+        }
+    }
+
+    /// Whether the original stream labels have `name` (deletions ignored).
+    pub(crate) fn base_has(&self, name: &str) -> bool {
+        self.base_get(name).is_some()
+    }
+
+    fn base_get(&self, name: &str) -> Option<&str> {
+        if self.base_lens & (1 << (name.len() % 64)) == 0 {
+            return None;
+        }
+        self.base.iter().find(|p| same_name(&p.name, name)).map(|p| p.value.as_str())
+    }
+
+    /// A label's value with Loki's `LabelsBuilder.Get` precedence: parsed,
+    /// structured metadata, then stream labels unless deleted. Error labels
+    /// are not labels here (see [`LabelSet::value_with_errors`]).
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
+        if let Some(v) = self.parsed.get(name) {
+            return Some(v);
+        }
+        if let Some(v) = self.sm.get(name) {
+            return Some(v);
+        }
+        if self.del.contains(name) {
+            return None;
+        }
+        self.base_get(name)
+    }
+
+    /// The value as templates see it (Loki's `LabelsBuilder.Map`): like
+    /// [`LabelSet::get`], but `__error__` and `__error_details__` are the
+    /// error fields when set.
+    pub(crate) fn value_with_errors(&self, name: &str) -> Option<&str> {
+        if name == ERROR_LABEL && !self.err.is_empty() {
+            return Some(&self.err);
+        }
+        if name == ERROR_DETAILS_LABEL && !self.err_details.is_empty() {
+            return Some(&self.err_details);
+        }
+        self.get(name)
+    }
+
+    /// Sets a parsed label (Loki's `Set(ParsedLabel, ...)`): it hides
+    /// structured metadata and stream labels of the same name.
+    pub(crate) fn set_parsed(&mut self, name: &str, value: &str) {
+        self.sm.remove(name);
+        if self.parsed.set(name, value) && self.record_extracted {
+            self.extracted.push(name, "");
+        }
+    }
+
+    /// How many labels parsers have added so far for this entry; a parser
+    /// stage passes it to [`LabelSet::should_extract`].
+    pub(crate) fn extracted_mark(&self) -> usize {
+        self.extracted.len()
+    }
+
+    /// Whether a parser stage that started at `mark` may set `name`: not if
+    /// an earlier stage added it for this entry (Loki's `ShouldExtract`).
+    pub(crate) fn should_extract(&self, name: &str, mark: usize) -> bool {
+        if let Some(hints) = &self.hints
+            && !hint_allows(hints, name)
+        {
+            return false;
+        }
+        !self.extracted.as_slice()[..mark.min(self.extracted.len())].iter().any(|(n, _)| n == name)
+    }
+
+    /// Deletes a label from every category (Loki's `Del`).
+    pub(crate) fn delete(&mut self, name: &str) {
+        self.sm.remove(name);
+        self.parsed.remove(name);
+        if !self.del.contains(name) {
+            self.del.push(name, "");
+        }
+    }
+
+    pub(crate) fn set_error(&mut self, err: &str, details: &str) {
+        self.err.clear();
+        self.err.push_str(err);
+        self.err_details.clear();
+        self.err_details.push_str(details);
+    }
+
+    /// Sets `__error__` only, keeping the details (Loki's `SetErr`).
+    pub(crate) fn set_error_kind(&mut self, err: &str) {
+        self.err.clear();
+        self.err.push_str(err);
+    }
+
+    pub(crate) fn has_error(&self) -> bool {
+        !self.err.is_empty()
+    }
+
+    pub(crate) fn error(&self) -> &str {
+        &self.err
+    }
+
+    pub(crate) fn error_details(&self) -> &str {
+        &self.err_details
+    }
+
+    pub(crate) fn reset_error(&mut self) {
+        self.err.clear();
+    }
+
+    pub(crate) fn reset_error_details(&mut self) {
+        self.err_details.clear();
+    }
+
+    /// Calls `f` for every visible label (Loki's `UnsortedLabels`): stream
+    /// labels not deleted or hidden, structured metadata not hidden, parsed
+    /// labels, then the error labels when set.
+    pub(crate) fn for_each<'a>(&'a self, mut f: impl FnMut(&'a str, &'a str)) {
+        self.for_each_stream(&mut f);
+        self.for_each_sm(&mut f);
+        for (n, v) in self.parsed.as_slice() {
+            f(n, v);
+        }
+        self.for_each_error(&mut f);
+    }
+
+    fn for_each_stream<'a>(&'a self, f: &mut impl FnMut(&'a str, &'a str)) {
+        let plain = self.del.len() == 0 && self.sm.len() == 0 && self.parsed.len() == 0;
+        for p in self.base.iter() {
+            if plain || !(self.del.contains(&p.name) || self.sm.contains(&p.name) || self.parsed.contains(&p.name)) {
+                f(&p.name, &p.value);
+            }
+        }
+    }
+
+    fn for_each_sm<'a>(&'a self, f: &mut impl FnMut(&'a str, &'a str)) {
+        for (n, v) in self.sm.as_slice() {
+            if !self.parsed.contains(n) {
+                f(n, v);
+            }
+        }
+    }
+
+    fn for_each_error<'a>(&'a self, f: &mut impl FnMut(&'a str, &'a str)) {
+        if !self.err.is_empty() {
+            f(ERROR_LABEL, &self.err);
+        }
+        if !self.err_details.is_empty() {
+            f(ERROR_DETAILS_LABEL, &self.err_details);
+        }
+    }
+
+    /// All labels merged and sorted, including `__error__` and
+    /// `__error_details__` when set (Loki's `LabelsResult.Labels()`).
+    pub(crate) fn to_labels(&self) -> Labels {
+        let mut pairs = Vec::with_capacity(self.base.len() + self.sm.len() + self.parsed.len() + 2);
+        self.for_each(|n, v| pairs.push(LabelPair { name: n.to_string(), value: v.to_string() }));
+        Labels::new(pairs)
+    }
+
+    /// Whether [`LabelSet::to_labels`] would equal `labels` (no allocation).
+    pub(crate) fn same_as(&self, labels: &Labels) -> bool {
+        let mut n = 0;
+        let mut same = true;
+        self.for_each(|name, v| {
+            n += 1;
+            same = same && labels.get(name) == Some(v);
+        });
+        same && n == labels.len()
+    }
+
+    /// A hash of [`LabelSet::to_labels`] computed without building it: each
+    /// pair is hashed on its own and the results are summed, so the order
+    /// labels were added in does not matter.
+    pub(crate) fn hash(&self) -> u64 {
+        let mut total: u64 = 0;
+        let mut count: u64 = 0;
+        self.for_each(|n, v| {
+            total = total.wrapping_add(xxh3_64_with_seed(v.as_bytes(), xxh3_64(n.as_bytes())));
+            count += 1;
+        });
+        // Mix in the count so that sums of different sizes rarely collide.
+        xxh3_64_with_seed(&total.to_le_bytes(), count)
+    }
+
+    /// The stream-label category: stream labels not deleted and not hidden
+    /// by structured metadata or parsed labels.
+    #[allow(dead_code)] // part of the interface the metric engine uses
+    pub(crate) fn stream(&self) -> Labels {
+        let mut pairs = Vec::with_capacity(self.base.len());
+        self.for_each_stream(&mut |n: &str, v: &str| pairs.push(LabelPair { name: n.into(), value: v.into() }));
+        Labels::new(pairs)
+    }
+
+    /// The structured-metadata category, sorted by name.
+    pub(crate) fn structured_metadata(&self) -> Vec<LabelPair> {
+        let mut pairs = Vec::with_capacity(self.sm.len());
+        self.for_each_sm(&mut |n: &str, v: &str| pairs.push(LabelPair { name: n.into(), value: v.into() }));
+        pairs.sort();
+        pairs
+    }
+
+    /// The parsed category (including the error labels), sorted by name.
+    pub(crate) fn parsed(&self) -> Vec<LabelPair> {
+        let mut pairs: Vec<LabelPair> =
+            self.parsed.as_slice().iter().map(|(n, v)| LabelPair { name: n.clone(), value: v.clone() }).collect();
+        self.for_each_error(&mut |n: &str, v: &str| pairs.push(LabelPair { name: n.into(), value: v.into() }));
+        pairs.sort();
+        pairs
+    }
+}
+
+/// Loki's `sanitizeLabelKey`/`appendSanitized`: trims white space, prefixes
+/// `_` when the key starts with a digit, and replaces every character other
+/// than `[a-zA-Z0-9_]` with `_`. Appends to `out`.
+pub(crate) fn append_sanitized(out: &mut String, key: &str) {
+    let b = key.as_bytes();
+    let plain_ends = |c: u8| c > b' ' && c < 0x80;
+    let key = if b.first().is_some_and(|&c| plain_ends(c)) && b.last().is_some_and(|&c| plain_ends(c)) {
+        key
+    } else {
+        key.trim()
+    };
+    if key.is_empty() {
+        return;
+    }
+    if key.as_bytes()[0].is_ascii_digit() {
+        out.push('_');
+    }
+    if key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        out.push_str(key);
+        return;
+    }
+    for c in key.chars() {
+        out.push(if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' });
+    }
+}
+
+/// Whether parser hints let a parser set `name`: the name itself, or the
+/// same name with or without the `_extracted` suffix, is wanted.
+fn hint_allows(hints: &[String], name: &str) -> bool {
+    let base = name.strip_suffix(DUPLICATE_SUFFIX).unwrap_or(name);
+    hints.iter().any(|h| h == name || h.strip_suffix(DUPLICATE_SUFFIX).unwrap_or(h) == base)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lp(n: &str, v: &str) -> LabelPair {
+        LabelPair { name: n.into(), value: v.into() }
+    }
+
+    #[test]
+    fn precedence_deletion_and_categories() {
+        let mut l = LabelSet::new(&Labels::from_pairs([("app", "a"), ("env", "prod")]));
+        l.add_structured_metadata(&[lp("trace", "t1"), lp("app", "sm")]);
+        assert_eq!(l.get("app"), Some("a"));
+        assert_eq!(l.get("app_extracted"), Some("sm"));
+        l.set_parsed("env", "dev");
+        l.set_parsed("trace", "parsed");
+        assert_eq!(l.get("env"), Some("dev"));
+        assert_eq!(l.get("trace"), Some("parsed"));
+        assert_eq!(l.stream().canonical(), r#"{app="a"}"#);
+        assert_eq!(l.structured_metadata(), vec![lp("app_extracted", "sm")]);
+        assert_eq!(l.parsed(), vec![lp("env", "dev"), lp("trace", "parsed")]);
+        l.delete("app");
+        l.delete("env");
+        assert_eq!(l.get("app"), None);
+        assert_eq!(l.get("env"), None);
+        l.set_error("E", "d");
+        assert_eq!(
+            l.to_labels().canonical(),
+            r#"{__error__="E", __error_details__="d", app_extracted="sm", trace="parsed"}"#
+        );
+        assert_eq!(l.get(ERROR_LABEL), None);
+        assert_eq!(l.value_with_errors(ERROR_LABEL), Some("E"));
+        let h = l.hash();
+        let mut m = LabelSet::new(&Labels::from_pairs([("trace", "parsed"), ("app_extracted", "sm")]));
+        m.set_error("E", "d");
+        assert_eq!(m.hash(), h, "hash depends on the merged labels only");
+        m.set_error("E", "other");
+        assert_ne!(m.hash(), h);
+        l.reset();
+        assert_eq!(l.to_labels().canonical(), r#"{app="a", env="prod"}"#);
+        assert!(!l.has_error());
+    }
+
+    #[test]
+    fn hints_limit_extraction() {
+        let mut l = LabelSet::new(&Labels::default());
+        l.set_hints(Some(vec!["level".to_string(), "status_extracted".to_string()].into()));
+        assert!(l.should_extract("level", 0));
+        assert!(l.should_extract("level_extracted", 0));
+        assert!(l.should_extract("status", 0));
+        assert!(!l.should_extract("latency", 0));
+        l.set_hints(None);
+        assert!(l.should_extract("latency", 0));
+    }
+
+    #[test]
+    fn should_extract_respects_earlier_stages() {
+        let mut l = LabelSet::new(&Labels::default());
+        l.set_parsed("a", "1");
+        let mark = l.extracted_mark();
+        assert!(!l.should_extract("a", mark));
+        assert!(l.should_extract("b", mark));
+        l.set_parsed("b", "2");
+        assert!(l.should_extract("b", mark), "a stage may overwrite its own labels");
+    }
+
+    #[test]
+    fn sanitize() {
+        let s = |k: &str| {
+            let mut o = String::new();
+            append_sanitized(&mut o, k);
+            o
+        };
+        assert_eq!(s("cou-nter"), "cou_nter");
+        assert_eq!(s(" "), "");
+        assert_eq!(s("1abc"), "_1abc");
+        assert_eq!(s("User-Agent"), "User_Agent");
+        assert_eq!(s("ÜFT8"), "_FT8");
+        assert_eq!(s(" a.b "), "a_b");
+    }
+}

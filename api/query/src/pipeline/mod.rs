@@ -1,0 +1,302 @@
+//! The LogQL log pipeline, run next to the data: Loki 3's stages
+//! (`pkg/logql/log`) over one entry at a time.
+//!
+//! - line filters ([`line_filter`]) on the current line;
+//! - parsers: `json` ([`json`]), `logfmt` ([`logfmt`]), `regexp` and
+//!   `pattern` ([`extract`]), `unpack`;
+//! - label filters ([`label_filter`]): strings, numbers, durations, bytes,
+//!   `ip()`, `and` / `or`;
+//! - `line_format`, `label_format` and `decolorize` ([`format`]);
+//! - `drop` and `keep`.
+//!
+//! Labels live in a [`LabelSet`] (Loki's `LabelsBuilder`): stream labels,
+//! the entry's structured metadata and parsed labels, with Loki's
+//! precedence, deletions and `__error__`. Parse errors never drop a line:
+//! they set `__error__` (`JSONParserErr`, `LogfmtParserErr`,
+//! `LabelFilterErr`, `TemplateFormatErr`) and `__error_details__`.
+//!
+//! A [`Pipeline`] is compiled once per query; [`Pipeline::for_stream`] makes
+//! a [`StreamPipeline`] per stream, whose buffers are reused for every
+//! entry. Leading line filters run before any label work, so a pipeline of
+//! line filters only does no per-entry allocation.
+
+mod extract;
+mod format;
+mod json;
+mod label_filter;
+mod labels;
+mod line_filter;
+mod logfmt;
+
+#[cfg(test)]
+mod tests;
+
+use balsa_logql::{NamedMatcher, Stage};
+use balsa_model::{Entry, Labels};
+
+use crate::error::QueryError;
+pub(crate) use label_filter::LabelPredicate;
+pub(crate) use labels::LabelSet;
+use labels::{ERROR_DETAILS_LABEL, ERROR_LABEL, Pairs};
+use line_filter::{LineMatcher, stage_error};
+
+enum Step {
+    Line(LineMatcher),
+    Label(LabelPredicate),
+    Json,
+    JsonExprs(json::JsonExprs),
+    Logfmt(logfmt::Logfmt),
+    LogfmtExprs(logfmt::LogfmtExprs),
+    Regexp(extract::RegexpParser),
+    Pattern(extract::PatternParser),
+    Unpack,
+    LineFormat(format::LineFormat),
+    LabelFormat(format::LabelFormat),
+    Decolorize,
+    Drop(Vec<NamedMatcher>),
+    Keep(Vec<NamedMatcher>),
+}
+
+impl Step {
+    /// Whether the step skips labels that earlier stages extracted.
+    fn checks_extracted(&self) -> bool {
+        matches!(
+            self,
+            Step::Json | Step::Logfmt(_) | Step::LogfmtExprs(_) | Step::Regexp(_) | Step::Pattern(_) | Step::Unpack
+        )
+    }
+}
+
+/// A compiled log pipeline.
+pub(crate) struct Pipeline {
+    steps: Vec<Step>,
+    /// Per step: whether a later step checks what was extracted before it.
+    record_extracted: Vec<bool>,
+    /// How many leading steps are line filters.
+    leading_filters: usize,
+    /// Label names parsers may extract; `None` extracts everything.
+    hints: Option<std::sync::Arc<[String]>>,
+}
+
+impl Pipeline {
+    pub(crate) fn compile(stages: &[Stage]) -> Result<Pipeline, QueryError> {
+        let mut steps = Vec::with_capacity(stages.len());
+        for stage in stages {
+            let err = |e: String| stage_error(stage, e);
+            steps.push(match stage {
+                Stage::LineFilter(f) => Step::Line(LineMatcher::compile(f, stage)?),
+                Stage::LabelFilter(f) => Step::Label(LabelPredicate::compile(f)?),
+                Stage::Json { params } if params.is_empty() => Step::Json,
+                Stage::Json { params } => Step::JsonExprs(json::JsonExprs::compile(params).map_err(err)?),
+                Stage::Logfmt { strict, keep_empty, params } if params.is_empty() => {
+                    Step::Logfmt(logfmt::Logfmt { strict: *strict, keep_empty: *keep_empty })
+                }
+                Stage::Logfmt { strict, params, .. } => {
+                    Step::LogfmtExprs(logfmt::LogfmtExprs::compile(*strict, params).map_err(err)?)
+                }
+                Stage::Regexp(re) => Step::Regexp(extract::RegexpParser::compile(re).map_err(err)?),
+                Stage::Pattern(p) => Step::Pattern(extract::PatternParser::compile(p)),
+                Stage::Unpack => Step::Unpack,
+                Stage::LineFormat(t) => Step::LineFormat(format::LineFormat::compile(t).map_err(err)?),
+                Stage::LabelFormat(f) => Step::LabelFormat(format::LabelFormat::compile(f).map_err(err)?),
+                Stage::Decolorize => Step::Decolorize,
+                Stage::Drop(items) => Step::Drop(items.clone()),
+                Stage::Keep(items) => Step::Keep(items.clone()),
+            });
+        }
+        let leading_filters = steps.iter().take_while(|s| matches!(s, Step::Line(_))).count();
+        let record_extracted = (0..steps.len()).map(|i| steps[i + 1..].iter().any(Step::checks_extracted)).collect();
+        Ok(Pipeline { steps, record_extracted, leading_filters, hints: None })
+    }
+
+    /// Lets parsers extract only `names` (Loki's parser hints), for metric
+    /// queries whose series keep only these labels. The caller includes every
+    /// name a later stage reads; templates may read any label, so a pipeline
+    /// with `line_format`/`label_format` keeps extracting everything.
+    pub(crate) fn with_hints(mut self, names: Vec<String>) -> Self {
+        let templated = self.steps.iter().any(|s| matches!(s, Step::LineFormat(_) | Step::LabelFormat(_)));
+        if !templated {
+            self.hints = Some(names.into());
+        }
+        self
+    }
+
+    /// A pipeline for one stream (labels are copied once).
+    pub(crate) fn for_stream(&self, labels: &Labels) -> StreamPipeline<'_> {
+        let mut label_set = LabelSet::new(labels);
+        label_set.set_hints(self.hints.clone());
+        StreamPipeline {
+            pipeline: self,
+            labels: label_set,
+            line: String::new(),
+            next: String::new(),
+            sc: Scratch::default(),
+        }
+    }
+
+    /// Whether the pipeline has no stages.
+    #[allow(dead_code)] // part of the interface the metric engine uses
+    pub(crate) fn is_noop(&self) -> bool {
+        self.steps.is_empty()
+    }
+}
+
+/// Reused buffers of all stages.
+#[derive(Default)]
+struct Scratch {
+    json: json::JsonScratch,
+    logfmt: logfmt::LogfmtScratch,
+    extract: extract::ExtractScratch,
+    format: format::FormatScratch,
+    pairs: Pairs,
+}
+
+/// A pipeline bound to one stream; reuses its buffers across entries.
+pub(crate) struct StreamPipeline<'p> {
+    pipeline: &'p Pipeline,
+    labels: LabelSet,
+    /// The current line once a stage rewrote it.
+    line: String,
+    /// Where rewriting stages write the next line.
+    next: String,
+    sc: Scratch,
+}
+
+/// An entry that passed every stage.
+pub(crate) struct Processed<'s> {
+    pub line: &'s str,
+    pub labels: &'s mut LabelSet,
+}
+
+impl<'p> StreamPipeline<'p> {
+    /// Runs every stage on one entry; `None` when a filter drops it.
+    pub(crate) fn process<'s>(&'s mut self, entry: &'s Entry) -> Option<Processed<'s>> {
+        let Self { pipeline, labels, line, next, sc } = self;
+        let steps = &pipeline.steps;
+        for s in &steps[..pipeline.leading_filters] {
+            if let Step::Line(m) = s
+                && !m.matches(&entry.line)
+            {
+                return None;
+            }
+        }
+        labels.reset();
+        labels.add_structured_metadata(&entry.structured_metadata);
+        let ts = entry.ts_ns;
+        let mut owned = false;
+        for (i, s) in steps.iter().enumerate().skip(pipeline.leading_filters) {
+            labels.record_extracted = pipeline.record_extracted[i];
+            let cur: &str = if owned { line.as_str() } else { entry.line.as_str() };
+            let rewritten = match s {
+                Step::Line(m) => {
+                    if !m.matches(cur) {
+                        return None;
+                    }
+                    false
+                }
+                Step::Label(p) => {
+                    if !p.test(labels) {
+                        return None;
+                    }
+                    false
+                }
+                Step::Json => {
+                    json::parse_all(cur, labels, &mut sc.json);
+                    false
+                }
+                Step::JsonExprs(j) => {
+                    j.process(cur, labels, &mut sc.json);
+                    false
+                }
+                Step::Logfmt(l) => {
+                    l.process(cur, labels, &mut sc.logfmt);
+                    false
+                }
+                Step::LogfmtExprs(l) => {
+                    l.process(cur, labels, &mut sc.logfmt);
+                    false
+                }
+                Step::Regexp(r) => {
+                    r.process(cur, labels, &mut sc.extract);
+                    false
+                }
+                Step::Pattern(p) => {
+                    p.process(cur, labels, &mut sc.extract);
+                    false
+                }
+                Step::Unpack => json::unpack(cur, labels, &mut sc.json, next),
+                Step::LineFormat(f) => f.process(cur, ts, labels, next, &mut sc.format),
+                Step::LabelFormat(f) => {
+                    f.process(cur, ts, labels, &mut sc.format);
+                    false
+                }
+                Step::Decolorize => format::decolorize(cur, next),
+                Step::Drop(items) => {
+                    drop_labels(items, labels);
+                    false
+                }
+                Step::Keep(items) => {
+                    keep_labels(items, labels, &mut sc.pairs);
+                    false
+                }
+            };
+            if rewritten {
+                std::mem::swap(line, next);
+                owned = true;
+            }
+        }
+        let line: &'s str = if owned { line } else { &entry.line };
+        Some(Processed { line, labels })
+    }
+}
+
+/// `| drop a, b="v"` (`pkg/logql/log/drop_labels.go`).
+fn drop_labels(items: &[NamedMatcher], labels: &mut LabelSet) {
+    for item in items {
+        match item {
+            NamedMatcher::Name(n) if n == ERROR_LABEL => labels.reset_error(),
+            NamedMatcher::Name(n) if n == ERROR_DETAILS_LABEL => labels.reset_error_details(),
+            NamedMatcher::Name(n) => {
+                if labels.get(n).is_some() {
+                    labels.delete(n);
+                }
+            }
+            NamedMatcher::Matcher(m) if m.name == ERROR_LABEL => {
+                if m.matches(labels.error()) {
+                    labels.reset_error();
+                }
+            }
+            NamedMatcher::Matcher(m) if m.name == ERROR_DETAILS_LABEL => {
+                if m.matches(labels.error_details()) {
+                    labels.reset_error_details();
+                }
+            }
+            NamedMatcher::Matcher(m) => {
+                if m.matches(labels.get(&m.name).unwrap_or("")) {
+                    labels.delete(&m.name);
+                }
+            }
+        }
+    }
+}
+
+/// `| keep a, b="v"` (`pkg/logql/log/keep_labels.go`): every other label,
+/// stream labels included, is deleted; the error labels stay.
+fn keep_labels(items: &[NamedMatcher], labels: &mut LabelSet, buf: &mut Pairs) {
+    buf.clear();
+    labels.for_each(|n, v| {
+        if n == ERROR_LABEL || n == ERROR_DETAILS_LABEL || n == "__preserve_error__" {
+            return;
+        }
+        let keep = items.iter().any(|item| match item {
+            NamedMatcher::Name(k) => k == n,
+            NamedMatcher::Matcher(m) => m.name == n && m.matches(v),
+        });
+        if !keep {
+            buf.push(n, "");
+        }
+    });
+    for (n, _) in buf.as_slice() {
+        labels.delete(n);
+    }
+}
