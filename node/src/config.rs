@@ -50,6 +50,7 @@ pub struct Config {
     pub distributor: DistributorConfig,
     pub limits_config: LimitsConfig,
     pub ingester: IngesterConfig,
+    pub runtime_config: RuntimeConfigConfig,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -150,6 +151,23 @@ impl Default for DistributorConfig {
     }
 }
 
+/// Loki's `runtime_config`: files with per-tenant limit overrides, re-read
+/// while running.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RuntimeConfigConfig {
+    /// Comma-separated YAML files, merged left to right; empty disables it.
+    pub file: String,
+    /// How often the files are read again.
+    pub period: Duration,
+}
+
+impl Default for RuntimeConfigConfig {
+    fn default() -> Self {
+        Self { file: String::new(), period: Duration::from_secs(10) }
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Errors and load results
 // ---------------------------------------------------------------------------
@@ -231,7 +249,11 @@ const META_FLAGS: &[(&str, &str)] = &[
 ];
 
 /// Loki's spellings of keys that Balsa keeps elsewhere.
-const FLAG_ALIASES: &[(&str, &str)] = &[("log.level", "server.log_level"), ("log.format", "server.log_format")];
+const FLAG_ALIASES: &[(&str, &str)] = &[
+    ("log.level", "server.log_level"),
+    ("log.format", "server.log_format"),
+    ("runtime-config.reload-period", "runtime_config.period"),
+];
 
 enum MetaFlag {
     ConfigFile,
@@ -485,24 +507,11 @@ impl Config {
         if d.max_decompressed_size.0 == 0 {
             return bad("distributor.max_decompressed_size", "must be positive");
         }
-        let l = &self.limits_config;
-        for (key, v) in
-            [("ingestion_rate_mb", l.ingestion_rate_mb), ("ingestion_burst_size_mb", l.ingestion_burst_size_mb)]
-        {
-            if !v.is_finite() || v < 0.0 {
-                return bad(&format!("limits_config.{key}"), "must be a non-negative number");
-            }
+        if let Err((key, reason)) = self.limits_config.validate() {
+            return bad(&format!("limits_config.{key}"), reason);
         }
-        // As in Loki, max_line_size 0 means no limit.
-        for (key, v) in [
-            ("max_label_names_per_series", l.max_label_names_per_series),
-            ("max_label_name_length", l.max_label_name_length),
-            ("max_label_value_length", l.max_label_value_length),
-            ("max_entries_limit_per_query", l.max_entries_limit_per_query),
-        ] {
-            if v == 0 {
-                return bad(&format!("limits_config.{key}"), "must be positive");
-            }
+        if !self.runtime_config.file.trim().is_empty() && self.runtime_config.period.0.is_zero() {
+            return bad("runtime_config.period", "must be positive when runtime_config.file is set");
         }
         if let Err(reason) = self.ingester.validate() {
             return Err(ConfigError::Invalid { key: "ingester".into(), reason });
@@ -1258,6 +1267,32 @@ ingester:
             assert!(expand_env(bad, get).is_err(), "{bad}");
         }
         assert!(expand_env("a\nb\n${A", get).unwrap_err().starts_with("line 3"));
+    }
+
+    #[test]
+    fn runtime_config_keys() {
+        let c = Config::default();
+        assert_eq!(c.runtime_config, RuntimeConfigConfig { file: String::new(), period: Duration::from_secs(10) });
+        // Loki's flag names, and the key names.
+        let c = load_ok(&["-runtime-config.file=/etc/balsa/runtime.yaml", "-runtime-config.reload-period=1s"], &[]);
+        assert_eq!(c.runtime_config.file, "/etc/balsa/runtime.yaml");
+        assert_eq!(c.runtime_config.period, Duration::from_secs(1));
+        let c = load_ok(&["-runtime_config.period=30s"], &[("BALSA_RUNTIME_CONFIG__FILE", "a.yaml,b.yaml")]);
+        assert_eq!(
+            (c.runtime_config.file.as_str(), c.runtime_config.period),
+            ("a.yaml,b.yaml", Duration::from_secs(30))
+        );
+        let f = TempFile::new("runtime_config:\n  file: /srv/runtime.yaml\n  period: 5s\n");
+        let c = load_ok(&["-config.file", &f.path()], &[]);
+        assert_eq!(c.runtime_config.file, "/srv/runtime.yaml");
+        assert_eq!(c.runtime_config.period, Duration::from_secs(5));
+        let f = TempFile::new("runtime_config:\n  file: /srv/runtime.yaml\n  reload_period: 5s\n");
+        let msg = load_err(&["-config.file", &f.path()], &[]);
+        assert!(msg.contains("unknown config key \"runtime_config.reload_period\""), "{msg}");
+        // A period of 0 only matters when there is a file to reload.
+        load_ok(&["-runtime_config.period=0"], &[]);
+        let msg = load_err(&["-runtime_config.file=r.yaml", "-runtime_config.period=0"], &[]);
+        assert!(msg.starts_with("invalid config key \"runtime_config.period\""), "{msg}");
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use balsa_api::{Backend, BackendError, PushOutcome};
 use balsa_model::{PushRequest, StreamReader, TenantId, shard_of};
+use balsa_push::Overrides;
 use balsa_raft::{ProposeError, RaftNode};
 use balsa_storage::command::StreamEntries;
 use balsa_storage::{Push, ShardCommand};
@@ -16,17 +17,19 @@ pub struct Distributor {
     raft: Arc<RaftNode>,
     /// Loki's out-of-order window: `max_chunk_age / 2`.
     out_of_order_window_ns: i64,
-    unordered_writes: bool,
+    /// Per-tenant limits, for `unordered_writes`.
+    limits: Arc<Overrides>,
 }
 
 impl Distributor {
-    pub fn new(raft: Arc<RaftNode>, max_chunk_age_ns: i64, unordered_writes: bool) -> Self {
-        Self { raft, out_of_order_window_ns: max_chunk_age_ns / 2, unordered_writes }
+    pub fn new(raft: Arc<RaftNode>, max_chunk_age_ns: i64, limits: Arc<Overrides>) -> Self {
+        Self { raft, out_of_order_window_ns: max_chunk_age_ns / 2, limits }
     }
 
     /// Groups the request's streams by shard, as commands.
     pub fn split(&self, tenant: &TenantId, req: &PushRequest) -> BTreeMap<u32, ShardCommand> {
         let shards = self.raft.shard_count();
+        let unordered_writes = self.limits.limits_for(tenant.as_str()).unordered_writes;
         let mut parts: BTreeMap<u32, Push> = BTreeMap::new();
         for stream in &req.streams {
             if stream.entries.is_empty() {
@@ -39,7 +42,7 @@ impl Distributor {
                     tenant: tenant.to_string(),
                     streams: Vec::new(),
                     out_of_order_window_ns: self.out_of_order_window_ns,
-                    unordered_writes: self.unordered_writes,
+                    unordered_writes,
                 })
                 .streams
                 .push(StreamEntries::from(stream));

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use balsa_api::{ApiConfig, AppState, router};
-use balsa_push::{RateLimiter, StreamRateLimiter, Validator};
+use balsa_push::{Overrides, RateLimiter, Reload, RuntimeConfig, StreamRateLimiter, Validator};
 use std::collections::BTreeMap;
 
 use balsa_raft::{ClusterSpec, RaftConfig, RaftNode};
@@ -66,6 +66,57 @@ async fn balance_leaders(raft: Arc<RaftNode>) {
     }
 }
 
+/// Loads `runtime_config.file`, if set: a file that cannot be read or parsed
+/// stops the start with an error naming the problem.
+fn load_runtime_config(cfg: &Config, overrides: &Arc<Overrides>) -> anyhow::Result<Option<Arc<RuntimeConfig>>> {
+    if cfg.runtime_config.file.trim().is_empty() {
+        return Ok(None);
+    }
+    let rc = RuntimeConfig::new(&cfg.runtime_config.file, Arc::clone(overrides));
+    match rc.reload() {
+        Ok(outcome) => {
+            set_reload_gauge(true);
+            let tenants = match outcome {
+                Reload::Applied { tenants } => tenants,
+                Reload::Unchanged => 0,
+            };
+            tracing::info!(file = %cfg.runtime_config.file, tenants, "runtime config loaded");
+            Ok(Some(Arc::new(rc)))
+        }
+        Err(e) => anyhow::bail!("{e}"),
+    }
+}
+
+fn set_reload_gauge(ok: bool) {
+    metrics::gauge!("loki_runtime_config_last_reload_successful", "config" => "loki").set(if ok { 1.0 } else { 0.0 });
+}
+
+/// Re-reads the runtime config every `period`. A bad file is logged and the
+/// overrides in force stay, as Loki does: a typo must not stop ingestion.
+async fn reload_runtime_config(rc: Arc<RuntimeConfig>, period: Duration) {
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let r = Arc::clone(&rc);
+        match tokio::task::spawn_blocking(move || r.reload()).await {
+            Ok(Ok(Reload::Unchanged)) => set_reload_gauge(true),
+            Ok(Ok(Reload::Applied { tenants })) => {
+                set_reload_gauge(true);
+                tracing::info!(tenants, "runtime config reloaded");
+            }
+            Ok(Err(e)) => {
+                set_reload_gauge(false);
+                tracing::error!(error = %e, "failed to reload runtime config; keeping the previous overrides");
+            }
+            Err(e) => {
+                set_reload_gauge(false);
+                tracing::error!(error = %e, "runtime config reload task failed");
+            }
+        }
+    }
+}
+
 /// Runs a node until SIGTERM or SIGINT.
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let metrics = install_metrics()?;
@@ -79,6 +130,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         "starting balsa"
     );
     let cluster = cluster_spec(&cfg)?;
+    let overrides = Arc::new(Overrides::new(cfg.limits_config.clone()));
+    let runtime_config = load_runtime_config(&cfg, &overrides)?;
     let clustered = cluster.peers.len() > 1;
     let raft =
         RaftNode::open(node_id, &data_dir, cfg.cluster.shards, cfg.ingester.clone(), RaftConfig::default(), cluster)
@@ -115,7 +168,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let distributor = Arc::new(Distributor::new(
         Arc::clone(&raft),
         cfg.ingester.max_chunk_age.as_nanos_i64(),
-        cfg.limits_config.unordered_writes,
+        Arc::clone(&overrides),
     ));
     let cfg_for_http = cfg.clone();
     let state = AppState {
@@ -127,7 +180,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             revision: option_env!("BALSA_GIT_REVISION").unwrap_or("").to_string(),
         }),
         backend: distributor,
-        validator: Arc::new(Validator::new(cfg.limits_config.clone())),
+        validator: Arc::new(Validator::with_overrides(overrides)),
         rate_limiter: Arc::new(RateLimiter::new()),
         stream_rate_limiter: Arc::new(StreamRateLimiter::new()),
         metrics: Arc::new(move || metrics.render()),
@@ -139,6 +192,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         clock: balsa_api::router::system_clock(),
     };
     let gauges = tokio::spawn(report_gauges(Arc::clone(&raft)));
+    let reloads = runtime_config.map(|rc| tokio::spawn(reload_runtime_config(rc, cfg.runtime_config.period.0)));
     let addr = cfg.server.http_addr();
     let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("listen on {addr}"))?;
     tracing::info!(addr = %listener.local_addr()?, "http listening");
@@ -148,6 +202,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     serve.await.context("http server")?;
     tracing::info!("stopped accepting requests; finishing in-flight work");
     gauges.abort();
+    if let Some(r) = reloads {
+        r.abort();
+    }
     let stop = async {
         if clustered {
             raft.hand_off_leadership(Duration::from_secs(3)).await;

@@ -457,3 +457,80 @@ fn chrono_like_rfc3339(ns: i64) -> String {
     let y = if m <= 2 { y + 1 } else { y };
     format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
+
+/// Writes `text` to `path` atomically (write aside, rename), as a ConfigMap
+/// update does, so a reload never reads a half-written file.
+fn replace_file(path: &std::path::Path, text: &str) {
+    let aside = path.with_extension("tmp");
+    std::fs::write(&aside, text).unwrap();
+    std::fs::rename(&aside, path).unwrap();
+}
+
+#[test]
+fn runtime_config_overrides_tenant_limits_and_reloads() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = dir.path().join("runtime.yaml");
+    replace_file(&runtime, "overrides:\n  fake:\n    max_entries_limit_per_query: 5\n");
+    let file = format!("-runtime_config.file={}", runtime.display());
+    let b = Balsa::start(&dir.path().join("n"), &[&file, "-runtime-config.reload-period=1s"]);
+    let ts = now_ns().to_string();
+    let r = push_json(&b, json!({"streams": [{"stream": {"app": "ovr"}, "values": [[ts, "line"]]}]}));
+    assert_eq!(r.status(), 204, "{}", r.text());
+    let query = |limit: usize| {
+        client()
+            .get(b.url(&format!("/loki/api/v1/query_range?query={}&limit={limit}", enc(r#"{app="ovr"}"#))))
+            .send()
+            .unwrap()
+    };
+    let refused = |limit: usize, max: usize| {
+        format!("max entries limit per query exceeded, limit > max_entries_limit_per_query ({limit} > {max})")
+    };
+    let r = query(10);
+    assert_eq!((r.status(), r.text().trim().to_string()), (400, refused(10, 5)));
+    let r = query(5);
+    assert_eq!(r.status(), 200, "{}", r.text());
+    assert_eq!(lines_of(&r.json()), vec!["line"]);
+
+    // A bad file is logged and the overrides in force stay.
+    replace_file(&runtime, "overrides:\n  fake:\n    max_entries_limit: 20\n");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while !b.log_text().contains("failed to reload runtime config") {
+        assert!(std::time::Instant::now() < deadline, "no reload error logged: {}", b.log_text());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(b.log_text().contains("overrides.fake.max_entries_limit"), "{}", b.log_text());
+    let r = query(10);
+    assert_eq!((r.status(), r.text().trim().to_string()), (400, refused(10, 5)));
+    let metrics = client().get(b.url("/metrics")).send().unwrap().text();
+    assert!(metrics.contains("loki_runtime_config_last_reload_successful{config=\"loki\"} 0"), "{metrics}");
+
+    // A good file takes effect within a reload period or two.
+    replace_file(&runtime, "overrides:\n  fake:\n    max_entries_limit_per_query: 20\n");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let r = query(10);
+        if r.status() == 200 {
+            assert_eq!(lines_of(&r.json()), vec!["line"]);
+            break;
+        }
+        assert_eq!((r.status(), r.text().trim().to_string()), (400, refused(10, 5)));
+        assert!(std::time::Instant::now() < deadline, "the new override never took effect: {}", b.log_text());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let r = query(30);
+    assert_eq!((r.status(), r.text().trim().to_string()), (400, refused(30, 20)));
+
+    // At start, a bad file is an error naming the problem.
+    replace_file(&runtime, "overrides:\n  fake:\n    max_entries_limit_per_query: many\n");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_balsa"))
+        .arg(&file)
+        .arg(format!("-common.path_prefix={}", dir.path().join("other").display()))
+        .arg(format!("-server.http_listen_port={}", common::free_port()))
+        .arg(format!("-server.grpc_listen_port={}", common::free_port()))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("overrides.fake.max_entries_limit_per_query"), "{err}");
+    assert!(err.contains(&runtime.display().to_string()), "{err}");
+}

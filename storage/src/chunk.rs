@@ -4,7 +4,7 @@
 
 use balsa_model::Entry;
 
-use crate::codec::{decode_entry, encode_entry};
+use crate::codec::{decode_entry_into, encode_entry};
 use crate::error::{Result, StorageError};
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -85,6 +85,14 @@ pub fn encode(entries: &[Entry], block_size: usize) -> (ChunkMeta, Vec<u8>) {
 
 /// Decodes one block's entries.
 pub fn decode_block(data: &[u8], block: &BlockMeta) -> Result<Vec<Entry>> {
+    let mut out = Vec::with_capacity(block.entries as usize);
+    decode_block_into(data, block, &mut out)?;
+    Ok(out)
+}
+
+/// Decodes a block into `out`, reusing its entries' buffers; `out` ends
+/// with exactly the block's entries.
+pub fn decode_block_into(data: &[u8], block: &BlockMeta, out: &mut Vec<Entry>) -> Result<()> {
     let start = usize::try_from(block.offset).map_err(|_| StorageError::corrupt("block offset"))?;
     let end = start
         .checked_add(block.len as usize)
@@ -97,15 +105,20 @@ pub fn decode_block(data: &[u8], block: &BlockMeta) -> Result<Vec<Entry>> {
     }
     let plain =
         snap::raw::Decoder::new().decompress_vec(raw).map_err(|e| StorageError::corrupt(format!("snappy: {e}")))?;
-    let mut out = Vec::with_capacity(block.entries as usize);
+    let mut n = 0;
     let mut pos = 0;
     while pos < plain.len() {
-        out.push(decode_entry(&plain, &mut pos)?);
+        if n == out.len() {
+            out.push(Entry::new(0, String::new()));
+        }
+        decode_entry_into(&plain, &mut pos, &mut out[n])?;
+        n += 1;
     }
-    if out.len() != block.entries as usize {
+    out.truncate(n);
+    if n != block.entries as usize {
         return Err(StorageError::corrupt("block entry count mismatch"));
     }
-    Ok(out)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -471,6 +471,16 @@ impl ShardReader {
         Ok(sources)
     }
 
+    /// Makes `cache` hold the chunk data stored under `data_key`.
+    fn fill_cache(&self, data_key: &[u8], cache: &mut Option<(Vec<u8>, Vec<u8>)>) -> Result<()> {
+        if cache.as_ref().map(|(k, _)| k.as_slice() != data_key).unwrap_or(true) {
+            let data =
+                self.kv.get(data_key)?.ok_or_else(|| StorageError::corrupt("chunk data missing for its meta"))?;
+            *cache = Some((data_key.to_vec(), data));
+        }
+        Ok(())
+    }
+
     fn load(
         &self,
         id: StreamId,
@@ -482,13 +492,7 @@ impl ShardReader {
         let mut out = Vec::new();
         match &src.block {
             Some((data_key, block)) => {
-                if cache.as_ref().map(|(k, _)| k != data_key).unwrap_or(true) {
-                    let data = self
-                        .kv
-                        .get(data_key)?
-                        .ok_or_else(|| StorageError::corrupt("chunk data missing for its meta"))?;
-                    *cache = Some((data_key.clone(), data));
-                }
+                self.fill_cache(data_key, cache)?;
                 let data = &cache.as_ref().expect("cache just filled").1;
                 out.extend(chunk::decode_block(data, block)?.into_iter().filter(|e| e.ts_ns >= start && e.ts_ns < end));
             }
@@ -512,6 +516,28 @@ impl ShardReader {
         }
         Ok(out)
     }
+}
+
+/// Visits entries given in ascending order in `direction`; false once
+/// `visit` asks to stop.
+fn visit_in<'a>(
+    direction: Direction,
+    mut entries: impl DoubleEndedIterator<Item = &'a Entry>,
+    visit: &mut dyn FnMut(&Entry) -> bool,
+) -> bool {
+    match direction {
+        Direction::Forward => entries.all(visit),
+        Direction::Backward => entries.rev().all(visit),
+    }
+}
+
+/// The order a stream's entries are read in: time, then line, then
+/// structured metadata (equal entries are duplicates).
+fn entry_order(a: &Entry, b: &Entry) -> std::cmp::Ordering {
+    a.ts_ns
+        .cmp(&b.ts_ns)
+        .then_with(|| a.line.cmp(&b.line))
+        .then_with(|| a.structured_metadata.cmp(&b.structured_metadata))
 }
 
 impl StreamReader for ShardReader {
@@ -593,23 +619,36 @@ impl StreamReader for ShardReader {
             groups.reverse();
         }
         let mut cache = None;
+        // Reused across single-block groups: their entries' buffers too.
+        let mut block_entries: Vec<Entry> = Vec::new();
+        let in_range = |e: &&Entry| e.ts_ns >= start_ns && e.ts_ns < end_ns;
         for group in groups {
-            let mut entries = Vec::new();
-            for src in &group {
-                entries.extend(self.load(stream, src, start_ns, end_ns, &mut cache)?);
-            }
-            entries.sort_by(|a, b| {
-                a.ts_ns
-                    .cmp(&b.ts_ns)
-                    .then_with(|| a.line.cmp(&b.line))
-                    .then_with(|| a.structured_metadata.cmp(&b.structured_metadata))
-            });
-            entries.dedup();
-            let keep_going = match direction {
-                Direction::Forward => entries.iter().all(|e| visit(e)),
-                Direction::Backward => entries.iter().rev().all(|e| visit(e)),
+            let mut entries = match group.as_slice() {
+                // A group that is one sealed block already in order (strictly,
+                // so without duplicates) is visited as decoded.
+                [Source { block: Some((data_key, block)), .. }] => {
+                    self.fill_cache(data_key, &mut cache)?;
+                    let data = &cache.as_ref().expect("cache just filled").1;
+                    chunk::decode_block_into(data, block, &mut block_entries)?;
+                    if block_entries.windows(2).all(|w| entry_order(&w[0], &w[1]) == std::cmp::Ordering::Less) {
+                        if !visit_in(direction, block_entries.iter().filter(in_range), visit) {
+                            break;
+                        }
+                        continue;
+                    }
+                    block_entries.iter().filter(in_range).cloned().collect()
+                }
+                _ => {
+                    let mut entries = Vec::new();
+                    for src in &group {
+                        entries.extend(self.load(stream, src, start_ns, end_ns, &mut cache)?);
+                    }
+                    entries
+                }
             };
-            if !keep_going {
+            entries.sort_by(entry_order);
+            entries.dedup();
+            if !visit_in(direction, entries.iter(), visit) {
                 break;
             }
         }

@@ -9,6 +9,24 @@
 //! balsa misbehaves (a push not answered 204, a wrong number of needles, a
 //! crash or an unclean shutdown).
 //!
+//! With `--cluster` it starts three `balsa` nodes instead (node ids 0, 1, 2,
+//! each with its own data directory and ports, peers in node-id order) and
+//! spreads the push connections over them, connection i to node i % 3, as a
+//! load balancer in front of a StatefulSet would. After the closed-loop push at
+//! maximum load it reads everything back through every node, then pushes new
+//! data open-loop at half the measured maximum for `--paced-secs` (latency
+//! counted from each request's due time, so queueing shows), reads back again,
+//! and measures the three nodes' CPU while idle.
+//!
+//! With `--logql` it pushes `--logql-gb` GB of logfmt lines and as many GB of
+//! JSON lines into streams labelled `app="x"` (and `format="logfmt"` or
+//! `format="json"`), then times a line filter over all of them,
+//! `sum by (level) (count_over_time({app="x", format="logfmt"} | logfmt [1m]))`
+//! as a range query with step = range (the points add up to the line count of
+//! every level, which is checked) and `{app="x", format="json"} | json |
+//! status >= 500` (every generated 5xx line must come back, nothing else), and
+//! reports MB per server CPU-second and the server's peak RSS for each.
+//!
 //! The server's CPU is read from `/proc/<pid>/stat` (utime + stime) around each
 //! phase, so "per core" figures are per CPU-second the server used, whatever
 //! else runs on the machine (the bench client included).
@@ -22,6 +40,8 @@
 //! ```sh
 //! cargo build --release -p balsa-node --bins
 //! target/release/bench --lines 300000 --streams 100
+//! target/release/bench --cluster --lines 300000 --streams 100
+//! target/release/bench --logql --logql-gb 1
 //! ```
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -49,6 +69,20 @@ usage: bench [options]
   --keep              keep the data directory and the balsa log
   --arg FLAG          extra flag for balsa, repeatable (e.g. --arg -cluster.shards=4)
   --seed S            PRNG seed (default 1)
+
+cluster mode:
+  --cluster           start three balsa nodes (ids 0, 1, 2) instead of one; push
+                      connection i talks to node i % 3; then a paced phase at 50%
+                      of the measured maximum and an idle-CPU phase
+  --paced-secs S      length of the paced phase (default 20)
+  --idle-secs S       length of the idle CPU measurement (default 10)
+
+LogQL mode (single node):
+  --logql             push logfmt and JSON lines into streams labelled app=x
+                      (format=logfmt / format=json), then time a line filter,
+                      `sum by (level) (count_over_time(... | logfmt [1m]))` and
+                      `... | json | status >= 500` (--queries runs of each)
+  --logql-gb G        raw GB (10^9 bytes) of lines per format (default 1)
 ";
 
 const NEEDLE: &str = "needle";
@@ -61,8 +95,8 @@ const SPAN_NS: i64 = 3600 * 1_000_000_000;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Format {
-    Logfmt,
-    Json,
+    Logfmt = 0,
+    Json = 1,
 }
 
 struct Args {
@@ -78,6 +112,11 @@ struct Args {
     keep: bool,
     extra: Vec<String>,
     seed: u64,
+    cluster: bool,
+    paced_secs: u64,
+    idle_secs: u64,
+    logql: bool,
+    logql_gb: f64,
 }
 
 fn parse_args() -> Result<Args> {
@@ -98,6 +137,11 @@ fn parse_args() -> Result<Args> {
         keep: false,
         extra: Vec::new(),
         seed: 1,
+        cluster: false,
+        paced_secs: 20,
+        idle_secs: 10,
+        logql: false,
+        logql_gb: 1.0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -139,12 +183,29 @@ fn parse_args() -> Result<Args> {
             "--data" => a.data = Some(PathBuf::from(value("--data")?)),
             "--arg" => a.extra.push(value("--arg")?),
             "--keep" => a.keep = true,
+            "--cluster" => a.cluster = true,
+            "--paced-secs" => a.paced_secs = num("--paced-secs", value("--paced-secs")?)? as u64,
+            "--idle-secs" => a.idle_secs = num("--idle-secs", value("--idle-secs")?)? as u64,
+            "--logql" => a.logql = true,
+            "--logql-gb" => {
+                let v = value("--logql-gb")?;
+                a.logql_gb = v.parse().map_err(|_| anyhow!("--logql-gb: not a number: {v:?}"))?;
+                if !(a.logql_gb > 0.0 && a.logql_gb <= 1000.0) {
+                    bail!("--logql-gb must be above 0 and at most 1000");
+                }
+            }
             "-h" | "--help" => {
                 print!("{USAGE}");
                 std::process::exit(0);
             }
             other => bail!("unknown argument {other:?}\n\n{USAGE}"),
         }
+    }
+    if a.logql && a.cluster {
+        bail!("--logql runs on a single node; drop --cluster");
+    }
+    if a.logql && a.streams < 2 {
+        bail!("--logql needs at least 2 streams (one per format)");
     }
     a.streams_per_batch = a.streams_per_batch.min(a.streams);
     Ok(a)
@@ -185,7 +246,36 @@ impl Rng {
 struct StreamDef {
     /// Canonical label string, `{app="svc-1", level="info", namespace="ns-1", pod="..."}`.
     labels: String,
+    /// The level of every line; empty: a level per line ([`line_level`]).
     level: &'static str,
+    /// The format of every line; `None`: `--format`. Streams with a format
+    /// of their own (LogQL mode) get strict logfmt ([`gen_line`]).
+    format: Option<Format>,
+}
+
+/// Levels in the order Loki sorts `{level="..."}` series; `FormatCounts::by_level` follows it.
+const LEVELS: [&str; 4] = ["debug", "error", "info", "warn"];
+
+fn level_index(level: &str) -> usize {
+    LEVELS.iter().position(|l| *l == level).unwrap_or(0)
+}
+
+/// A level per line (LogQL mode): 70% info, 20% debug, 9% warn, 1% error.
+/// Only `error` lines get a 5xx status, so 1% of the lines match `status >= 500`.
+fn line_level(r: &mut Rng) -> &'static str {
+    match r.below(100) {
+        0 => "error",
+        1..=9 => "warn",
+        10..=29 => "debug",
+        _ => "info",
+    }
+}
+
+fn format_name(f: Format) -> &'static str {
+    match f {
+        Format::Logfmt => "logfmt",
+        Format::Json => "json",
+    }
 }
 
 fn stream_defs(m: usize) -> Vec<StreamDef> {
@@ -209,6 +299,27 @@ fn stream_defs(m: usize) -> Vec<StreamDef> {
             StreamDef {
                 labels: format!("{{app=\"{app}\", level=\"{level}\", namespace=\"{ns}\", pod=\"{pod}\"}}"),
                 level,
+                format: None,
+            }
+        })
+        .collect()
+}
+
+/// LogQL mode: `m` streams labelled `app="x"`, even ones logfmt and odd ones
+/// JSON (`format="logfmt"` / `format="json"`), so every push window of an
+/// even number of streams carries both. There is no `level` stream label:
+/// `sum by (level)` groups by the level the parser extracts from each line.
+fn logql_stream_defs(m: usize) -> Vec<StreamDef> {
+    (0..m)
+        .map(|i| {
+            let format = if i % 2 == 0 { Format::Logfmt } else { Format::Json };
+            let f = format_name(format);
+            let ns = format!("ns-{}", (i / 2) % 10);
+            let pod = format!("x-{f}-{:04}", i / 2);
+            StreamDef {
+                labels: format!("{{app=\"x\", format=\"{f}\", namespace=\"{ns}\", pod=\"{pod}\"}}"),
+                level: "",
+                format: Some(format),
             }
         })
         .collect()
@@ -234,7 +345,12 @@ fn rfc3339(ts_ns: i64, out: &mut String) {
     let _ = write!(out, "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z", sod / 3600, sod % 3600 / 60, sod % 60);
 }
 
-fn gen_line(r: &mut Rng, format: Format, level: &str, ts_ns: i64, needle: bool, out: &mut String) {
+/// Appends one access-log line to `out` and returns its HTTP status (5xx
+/// only for `error`). With `strict`, a logfmt `path` that contains `=` (the
+/// search path) is quoted, so every line is valid logfmt for Loki's parser,
+/// which rejects `=` in an unquoted value; without it the line is as it
+/// always was (the default modes' data stays the same).
+fn gen_line(r: &mut Rng, format: Format, level: &str, ts_ns: i64, needle: bool, strict: bool, out: &mut String) -> u16 {
     use std::fmt::Write as _;
     const CALLERS: &[&str] = &["handler.go", "server.go", "db.go", "cache.go", "auth.go", "router.go"];
     const UAS: &[&str] = &["Go-http-client/1.1", "curl/8.5.0", "Mozilla/5.0 (X11; Linux x86_64)", "okhttp/4.12.0"];
@@ -251,7 +367,7 @@ fn gen_line(r: &mut Rng, format: Format, level: &str, ts_ns: i64, needle: bool, 
         4 => "/healthz".to_string(),
         _ => format!("/api/v2/carts/{id}/checkout"),
     };
-    let status = match level {
+    let status: u16 = match level {
         "error" => *r.pick(&[500, 502, 503]),
         "warn" => *r.pick(&[400, 404, 429]),
         _ => *r.pick(&[200, 200, 200, 200, 201, 204, 304]),
@@ -275,6 +391,7 @@ fn gen_line(r: &mut Rng, format: Format, level: &str, ts_ns: i64, needle: bool, 
     let ua = r.pick(UAS);
     match format {
         Format::Logfmt => {
+            let path = if strict && path.contains('=') { format!("\"{path}\"") } else { path };
             out.push_str("ts=");
             rfc3339(ts_ns, out);
             let _ = write!(
@@ -298,6 +415,7 @@ fn gen_line(r: &mut Rng, format: Format, level: &str, ts_ns: i64, needle: bool, 
             );
         }
     }
+    status
 }
 
 /// One push request, ready to send.
@@ -308,8 +426,22 @@ struct Body {
     raw: u64,
 }
 
+/// What was generated in one format.
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+struct FormatCounts {
+    lines: u64,
+    /// Raw line bytes.
+    raw: u64,
+    /// Lines per level, in [`LEVELS`] order.
+    by_level: [u64; 4],
+    /// Lines with a status of 500 or more.
+    status_5xx: u64,
+}
+
 struct Dataset {
     bodies: Vec<Body>,
+    /// Logfmt lines (index 0) and JSON lines (index 1).
+    formats: [FormatCounts; 2],
     raw_bytes: u64,
     proto_bytes: u64,
     wire_bytes: u64,
@@ -318,23 +450,24 @@ struct Dataset {
     last_ts: i64,
 }
 
-/// Generates every push body up front, so the push phase only sends bytes.
-fn generate(a: &Args, streams: &[StreamDef]) -> Result<Dataset> {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_nanos() as i64;
-    let start = now - SPAN_NS;
-    let step = (SPAN_NS / a.lines as i64).max(1);
-    let mut r = Rng::new(a.seed);
+/// Generates every push body up front, so the push phase only sends bytes:
+/// `lines` lines with timestamps spread evenly over `start..start + span`
+/// (increasing, so every stream's entries are in order).
+fn generate(a: &Args, streams: &[StreamDef], lines: usize, start: i64, span: i64, seed: u64) -> Result<Dataset> {
+    let step = (span / lines.max(1) as i64).max(1);
+    let mut r = Rng::new(seed);
     // One needle at a random position in every block of NEEDLE_EVERY lines.
     let mut needle_at: Vec<usize> = Vec::new();
-    for block in (0..a.lines).step_by(NEEDLE_EVERY) {
-        let len = (a.lines - block).min(NEEDLE_EVERY);
+    for block in (0..lines).step_by(NEEDLE_EVERY) {
+        let len = (lines - block).min(NEEDLE_EVERY);
         needle_at.push(block + r.below(len as u64) as usize);
     }
     let mut next_needle = 0;
-    let batches = a.lines.div_ceil(a.batch);
+    let batches = lines.div_ceil(a.batch);
     let windows = a.streams.div_ceil(a.streams_per_batch).max(1);
     let mut ds = Dataset {
         bodies: Vec::with_capacity(batches),
+        formats: [FormatCounts::default(); 2],
         raw_bytes: 0,
         proto_bytes: 0,
         wire_bytes: 0,
@@ -345,7 +478,7 @@ fn generate(a: &Args, streams: &[StreamDef]) -> Result<Dataset> {
     let mut per_stream: Vec<Vec<(i64, String)>> = (0..a.streams).map(|_| Vec::new()).collect();
     let mut line_idx = 0usize;
     for b in 0..batches {
-        let n = (a.lines - line_idx).min(a.batch);
+        let n = (lines - line_idx).min(a.batch);
         let raw_before = ds.raw_bytes;
         let first_stream = (b % windows) * a.streams_per_batch;
         for _ in 0..n {
@@ -357,7 +490,15 @@ fn generate(a: &Args, streams: &[StreamDef]) -> Result<Dataset> {
                 ds.needles += 1;
             }
             let mut line = String::with_capacity(256);
-            gen_line(&mut r, a.format, streams[s].level, ts, needle, &mut line);
+            let def = &streams[s];
+            let format = def.format.unwrap_or(a.format);
+            let level = if def.level.is_empty() { line_level(&mut r) } else { def.level };
+            let status = gen_line(&mut r, format, level, ts, needle, def.format.is_some(), &mut line);
+            let fc = &mut ds.formats[format as usize];
+            fc.lines += 1;
+            fc.raw += line.len() as u64;
+            fc.by_level[level_index(level)] += 1;
+            fc.status_5xx += (status >= 500) as u64;
             ds.raw_bytes += line.len() as u64;
             ds.first_ts = ds.first_ts.min(ts);
             ds.last_ts = ds.last_ts.max(ts);
@@ -631,6 +772,17 @@ impl Http {
         Http { addr: format!("127.0.0.1:{port}"), conn: None }
     }
 
+    /// Opens the keep-alive connection now, so the first request's latency has no TCP handshake.
+    fn connect(&mut self) -> std::io::Result<()> {
+        if self.conn.is_none() {
+            let s = TcpStream::connect(&self.addr)?;
+            s.set_nodelay(true)?;
+            s.set_read_timeout(Some(Duration::from_secs(600)))?;
+            self.conn = Some((BufReader::with_capacity(64 * 1024, s.try_clone()?), s));
+        }
+        Ok(())
+    }
+
     fn request(&mut self, method: &str, target: &str, headers: &[(&str, &str)], body: &[u8]) -> std::io::Result<Resp> {
         // A kept-alive connection the server closed fails on first use: retry once on a new one.
         let reused = self.conn.is_some();
@@ -650,12 +802,7 @@ impl Http {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> std::io::Result<Resp> {
-        if self.conn.is_none() {
-            let s = TcpStream::connect(&self.addr)?;
-            s.set_nodelay(true)?;
-            s.set_read_timeout(Some(Duration::from_secs(600)))?;
-            self.conn = Some((BufReader::with_capacity(64 * 1024, s.try_clone()?), s));
-        }
+        self.connect()?;
         let result = (|| {
             let (reader, writer) = self.conn.as_mut().unwrap();
             let mut head = format!("{method} {target} HTTP/1.1\r\nHost: {}\r\nUser-Agent: balsa-bench\r\n", self.addr);
@@ -962,8 +1109,11 @@ impl JsonParser<'_> {
 // The balsa child, /proc and the data directory
 // ---------------------------------------------------------------------------
 
-fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+/// `n` distinct ports that are free right now (all held open together while chosen).
+fn free_ports(n: usize) -> Result<Vec<u16>> {
+    let listeners = (0..n).map(|_| TcpListener::bind("127.0.0.1:0")).collect::<std::io::Result<Vec<_>>>()?;
+    let ports = listeners.iter().map(|l| l.local_addr().map(|a| a.port())).collect::<std::io::Result<Vec<_>>>()?;
+    Ok(ports)
 }
 
 fn clock_ticks() -> f64 {
@@ -1013,11 +1163,19 @@ struct Server {
 
 impl Server {
     fn start(a: &Args, data: &Path, log: &Path) -> Result<(Self, Vec<String>)> {
-        let http_port = free_port()?;
-        let mut grpc_port = free_port()?;
-        while grpc_port == http_port {
-            grpc_port = free_port()?;
-        }
+        let ports = free_ports(2)?;
+        Self::spawn(a, data, log, ports[0], ports[1], &[])
+    }
+
+    /// Starts balsa on the given ports; `cluster` flags go before `--arg` ones.
+    fn spawn(
+        a: &Args,
+        data: &Path,
+        log: &Path,
+        http_port: u16,
+        grpc_port: u16,
+        cluster: &[String],
+    ) -> Result<(Self, Vec<String>)> {
         let mut flags = vec![
             "-server.http_listen_address=127.0.0.1".to_string(),
             format!("-server.http_listen_port={http_port}"),
@@ -1032,6 +1190,7 @@ impl Server {
             "-limits_config.max_query_series=1000000".into(),
             "-limits_config.max_global_streams_per_user=10000000".into(),
         ];
+        flags.extend(cluster.iter().cloned());
         flags.extend(a.extra.iter().cloned());
         let logf = std::fs::OpenOptions::new().create(true).append(true).open(log).context("open balsa log")?;
         let child = Command::new(&a.balsa)
@@ -1140,27 +1299,34 @@ struct PushResult {
     acked_raw: u64,
     failures: u64,
     elapsed: Duration,
+    /// CPU-seconds of all servers together, and of each.
     server_cpu_s: f64,
+    node_cpu_s: Vec<f64>,
     client_cpu_s: f64,
     p50: Duration,
     p99: Duration,
     max: Duration,
 }
 
-fn push_phase(a: &Args, server: &Server, ds: &Dataset) -> PushResult {
+/// Closed loop: C connections, each sends its next body as soon as the previous
+/// one is answered. Connection c talks to `servers[c % servers.len()]`.
+fn push_phase(a: &Args, servers: &[Server], ds: &Dataset) -> PushResult {
     let next = AtomicUsize::new(0);
     let acked_lines = AtomicU64::new(0);
     let acked_raw = AtomicU64::new(0);
     let failures = AtomicU64::new(0);
     let shown = AtomicU64::new(0);
     let latencies = Mutex::new(Vec::with_capacity(ds.bodies.len()));
-    let tck = server.tck;
+    let tck = servers[0].tck;
     let self_pid = std::process::id().to_string();
-    let (cpu0, me0) = (server.cpu_s(), cpu_ticks(&self_pid).unwrap_or(0));
+    let (cpu0, me0) = (servers.iter().map(Server::cpu_s).collect::<Vec<_>>(), cpu_ticks(&self_pid).unwrap_or(0));
     let started = Instant::now();
     std::thread::scope(|s| {
-        for _ in 0..a.concurrency {
-            s.spawn(|| {
+        for c in 0..a.concurrency {
+            let server = &servers[c % servers.len()];
+            let (next, acked_lines, acked_raw, failures, shown, latencies) =
+                (&next, &acked_lines, &acked_raw, &failures, &shown, &latencies);
+            s.spawn(move || {
                 let mut http = Http::new(server.http_port);
                 let mut lat = Vec::new();
                 loop {
@@ -1193,7 +1359,7 @@ fn push_phase(a: &Args, server: &Server, ds: &Dataset) -> PushResult {
         }
     });
     let elapsed = started.elapsed();
-    let server_cpu_s = server.cpu_s() - cpu0;
+    let node_cpu_s: Vec<f64> = servers.iter().zip(&cpu0).map(|(s, c0)| s.cpu_s() - c0).collect();
     let client_cpu_s = (cpu_ticks(&self_pid).unwrap_or(0).saturating_sub(me0)) as f64 / tck;
     let mut lat = latencies.into_inner().unwrap();
     lat.sort();
@@ -1202,7 +1368,8 @@ fn push_phase(a: &Args, server: &Server, ds: &Dataset) -> PushResult {
         acked_raw: acked_raw.into_inner(),
         failures: failures.into_inner(),
         elapsed,
-        server_cpu_s,
+        server_cpu_s: node_cpu_s.iter().sum(),
+        node_cpu_s,
         client_cpu_s,
         p50: percentile(&lat, 0.5),
         p99: percentile(&lat, 0.99),
@@ -1219,13 +1386,43 @@ struct QueryRun {
     bytes_processed: u64,
 }
 
-fn scan_once(server: &Server, query: &str, ds: &Dataset) -> Result<QueryRun> {
+/// What a scan must find: the time range of everything pushed, the needle
+/// lines in it and the total line count (the query limit is above it).
+#[derive(Clone, Copy)]
+struct Expect {
+    first_ts: i64,
+    last_ts: i64,
+    needles: usize,
+    lines: usize,
+}
+
+impl Expect {
+    fn of(ds: &Dataset) -> Self {
+        Expect {
+            first_ts: ds.first_ts,
+            last_ts: ds.last_ts,
+            needles: ds.needles,
+            lines: ds.bodies.iter().map(|b| b.lines).sum(),
+        }
+    }
+    /// Both datasets together.
+    fn and(self, o: Expect) -> Self {
+        Expect {
+            first_ts: self.first_ts.min(o.first_ts),
+            last_ts: self.last_ts.max(o.last_ts),
+            needles: self.needles + o.needles,
+            lines: self.lines + o.lines,
+        }
+    }
+}
+
+fn scan_once(server: &Server, query: &str, ex: Expect) -> Result<QueryRun> {
     let target = format!(
         "/loki/api/v1/query_range?query={}&start={}&end={}&limit={}&direction=forward",
         url_encode(query),
-        ds.first_ts,
-        ds.last_ts + 1_000_000_000,
-        ds.needles.max(ds.bodies.iter().map(|b| b.lines).sum::<usize>()).clamp(5000, 100_000_000)
+        ex.first_ts,
+        ex.last_ts + 1_000_000_000,
+        ex.needles.max(ex.lines).clamp(5000, 100_000_000)
     );
     let mut http = Http::new(server.http_port);
     let cpu0 = server.cpu_s();
@@ -1261,6 +1458,202 @@ fn scan_once(server: &Server, query: &str, ds: &Dataset) -> Result<QueryRun> {
         lines_processed: stat("totalLinesProcessed"),
         bytes_processed: stat("totalBytesProcessed"),
     })
+}
+
+/// Waits at least `min`, then until all servers together use less than 10% of
+/// one core over 1 s (flushes, compactions and Raft quiescence done), at most
+/// `max` in all. Returns the time waited.
+fn settle_all(servers: &[Server], min: Duration, max: Duration) -> Duration {
+    let started = Instant::now();
+    std::thread::sleep(min);
+    let total = || servers.iter().map(Server::cpu_s).sum::<f64>();
+    loop {
+        let before = total();
+        std::thread::sleep(Duration::from_secs(1));
+        if total() - before < 0.10 || started.elapsed() >= max {
+            return started.elapsed();
+        }
+    }
+}
+
+struct PacedResult {
+    requests: usize,
+    acked_lines: u64,
+    acked_raw: u64,
+    failures: u64,
+    /// From the first due time to the last answer.
+    elapsed: Duration,
+    node_cpu_s: Vec<f64>,
+    client_cpu_s: f64,
+    /// Latency from each request's due time to its answer.
+    p50: Duration,
+    p99: Duration,
+    max: Duration,
+    /// Longest delay between a due time and the actual send (every connection
+    /// busy, or the client itself late).
+    max_send_lag: Duration,
+    /// Every request: (due, answered) as offsets from the first due time, lines acknowledged.
+    timeline: Vec<(Duration, Duration, u64)>,
+}
+
+impl PacedResult {
+    /// Per `w` of the run: lines/s acknowledged in it, and the latency of the
+    /// requests due in it, "0-5 s: 19.3k/s, p50 31.0 ms, p99 80.2 ms; …".
+    fn windows(&self, w: Duration) -> String {
+        let mut out = Vec::new();
+        let mut from = Duration::ZERO;
+        while from < self.elapsed {
+            let to = from + w;
+            let acked: u64 = self.timeline.iter().filter(|(_, done, _)| *done >= from && *done < to).map(|t| t.2).sum();
+            let mut lat: Vec<Duration> = self
+                .timeline
+                .iter()
+                .filter(|(due, _, _)| *due >= from && *due < to)
+                .map(|(due, done, _)| done.saturating_sub(*due))
+                .collect();
+            lat.sort();
+            let span = to.min(self.elapsed).saturating_sub(from).max(Duration::from_millis(1));
+            let mut s = format!(
+                "{:.0}-{:.0} s: {}/s",
+                from.as_secs_f64(),
+                to.as_secs_f64(),
+                si(acked as f64 / span.as_secs_f64())
+            );
+            if !lat.is_empty() {
+                s.push_str(&format!(", p50 {}, p99 {}", ms(percentile(&lat, 0.5)), ms(percentile(&lat, 0.99))));
+            }
+            out.push(s);
+            from = to;
+        }
+        out.join("; ")
+    }
+}
+
+/// Open loop: body k is due at `t0 + k * interval` whatever became of the
+/// earlier ones, and its latency is measured from that due time, so time spent
+/// queued behind slow requests counts (no coordinated omission). Each of
+/// `connections` keep-alive connections (connection c to `servers[c % n]`)
+/// takes the next body, sleeps until it is due and sends it.
+fn paced_phase(servers: &[Server], ds: &Dataset, interval: Duration, connections: usize) -> Result<PacedResult> {
+    let mut conns: Vec<Http> = (0..connections).map(|c| Http::new(servers[c % servers.len()].http_port)).collect();
+    for (c, h) in conns.iter_mut().enumerate() {
+        h.connect().with_context(|| format!("connect to node {}", c % servers.len()))?;
+    }
+    let next = AtomicUsize::new(0);
+    let acked_lines = AtomicU64::new(0);
+    let acked_raw = AtomicU64::new(0);
+    let failures = AtomicU64::new(0);
+    let shown = AtomicU64::new(0);
+    // (latencies, longest send lag, last answer) of every connection.
+    let results = Mutex::new((Vec::with_capacity(ds.bodies.len()), Duration::ZERO, Instant::now(), Vec::new()));
+    let tck = servers[0].tck;
+    let self_pid = std::process::id().to_string();
+    let (cpu0, me0) = (servers.iter().map(Server::cpu_s).collect::<Vec<_>>(), cpu_ticks(&self_pid).unwrap_or(0));
+    // Leave the threads time to start before the first request is due.
+    let t0 = Instant::now() + Duration::from_millis(100);
+    std::thread::scope(|s| {
+        for mut http in conns {
+            let (next, acked_lines, acked_raw, failures, shown, results) =
+                (&next, &acked_lines, &acked_raw, &failures, &shown, &results);
+            s.spawn(move || {
+                let mut lat = Vec::new();
+                let mut timeline = Vec::new();
+                let mut lag = Duration::ZERO;
+                let mut last = t0;
+                loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(body) = ds.bodies.get(k) else { break };
+                    let due = t0 + interval.mul_f64(k as f64);
+                    let now = Instant::now();
+                    if due > now {
+                        std::thread::sleep(due - now);
+                    } else {
+                        lag = lag.max(now - due);
+                    }
+                    let r = http.request(
+                        "POST",
+                        "/loki/api/v1/push",
+                        &[("Content-Type", "application/x-protobuf")],
+                        &body.bytes,
+                    );
+                    last = Instant::now();
+                    lat.push(last.saturating_duration_since(due));
+                    let acked = r.as_ref().is_ok_and(|r| r.status == 204);
+                    timeline.push((
+                        due.saturating_duration_since(t0),
+                        last.saturating_duration_since(t0),
+                        if acked { body.lines as u64 } else { 0 },
+                    ));
+                    let err = match r {
+                        Ok(_) if acked => {
+                            acked_lines.fetch_add(body.lines as u64, Ordering::Relaxed);
+                            acked_raw.fetch_add(body.raw, Ordering::Relaxed);
+                            continue;
+                        }
+                        Ok(r) => format!("HTTP {}: {}", r.status, r.text()),
+                        Err(e) => format!("{e}"),
+                    };
+                    failures.fetch_add(1, Ordering::Relaxed);
+                    if shown.fetch_add(1, Ordering::Relaxed) < 10 {
+                        eprintln!("paced push {k} failed: {err}");
+                    }
+                }
+                let mut r = results.lock().unwrap();
+                r.0.extend(lat);
+                r.3.extend(timeline);
+                r.1 = r.1.max(lag);
+                r.2 = r.2.max(last);
+            });
+        }
+    });
+    let node_cpu_s: Vec<f64> = servers.iter().zip(&cpu0).map(|(s, c0)| s.cpu_s() - c0).collect();
+    let client_cpu_s = (cpu_ticks(&self_pid).unwrap_or(0).saturating_sub(me0)) as f64 / tck;
+    let (mut lat, max_send_lag, last, timeline) = results.into_inner().unwrap();
+    lat.sort();
+    Ok(PacedResult {
+        requests: ds.bodies.len(),
+        acked_lines: acked_lines.into_inner(),
+        acked_raw: acked_raw.into_inner(),
+        failures: failures.into_inner(),
+        elapsed: last.saturating_duration_since(t0),
+        node_cpu_s,
+        client_cpu_s,
+        p50: percentile(&lat, 0.5),
+        p99: percentile(&lat, 0.99),
+        max: lat.last().copied().unwrap_or_default(),
+        max_send_lag,
+        timeline,
+    })
+}
+
+/// `sum(count_over_time({namespace=~"ns-.*"}[R]))` at the end of the data, as
+/// one node answers it. `Ok(Err(..))` when the node does not answer 200
+/// (metric queries may not be available); `Err` when the answer is malformed.
+fn count_lines(server: &Server, ex: Expect) -> Result<std::result::Result<u64, String>> {
+    let end = ex.last_ts + 1_000_000_000;
+    let range_s = (end - ex.first_ts) / 1_000_000_000 + 60;
+    let q = format!("sum(count_over_time({{namespace=~\"ns-.*\"}}[{range_s}s]))");
+    let target = format!("/loki/api/v1/query?query={}&time={end}", url_encode(&q));
+    let r = Http::new(server.http_port).request("GET", &target, &[], &[])?;
+    if r.status != 200 {
+        return Ok(Err(format!("HTTP {}: {}", r.status, r.text())));
+    }
+    let j = JsonParser::parse(&r.body).context("instant query response is not JSON")?;
+    if j.get("status").and_then(Json::str) != Some("success") {
+        bail!("instant query status is not success: {}", r.text());
+    }
+    let mut total = 0.0;
+    // An empty vector is zero lines.
+    for sample in j.get("data").and_then(|d| d.get("result")).map(Json::arr).unwrap_or(&[]) {
+        let v = sample
+            .get("value")
+            .and_then(|v| v.arr().get(1))
+            .and_then(Json::str)
+            .and_then(|v| v.parse::<f64>().ok())
+            .ok_or_else(|| anyhow!("no sample value in {}", r.text()))?;
+        total += v;
+    }
+    Ok(Ok(total as u64))
 }
 
 // ---------------------------------------------------------------------------
@@ -1302,15 +1695,9 @@ fn main() -> ExitCode {
 }
 
 /// Ok(false) when balsa misbehaved (the figures are still printed).
-fn run() -> Result<bool> {
-    let a = parse_args()?;
-    let command_line = std::env::args().collect::<Vec<_>>().join(" ");
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let mut ok = true;
-    let mut rows: Vec<(String, String)> = Vec::new();
-    let mut row = |k: &str, v: String| rows.push((k.to_string(), v));
-
-    // Data directory and log.
+/// The data directory (`--data` or a new one under $TMPDIR), empty and
+/// created; and whether the bench made it up (so it may delete it).
+fn data_dir(a: &Args) -> Result<(PathBuf, bool)> {
     let (data, created) = match &a.data {
         Some(d) => (d.clone(), false),
         None => {
@@ -1322,6 +1709,55 @@ fn run() -> Result<bool> {
         bail!("data directory {} is not empty", data.display());
     }
     std::fs::create_dir_all(&data)?;
+    Ok((data, created))
+}
+
+/// Protobuf and snappy sizes of the generated requests.
+fn wire_summary(ds: &Dataset) -> String {
+    format!(
+        "{} protobuf → {} snappy ({:.2}x)",
+        human_bytes(ds.proto_bytes as f64),
+        human_bytes(ds.wire_bytes as f64),
+        ds.proto_bytes as f64 / ds.wire_bytes as f64
+    )
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, m)| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}
+
+fn print_rows(rows: &[(String, String)]) {
+    let width = rows.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(0);
+    println!();
+    for (k, v) in rows {
+        println!("{k:<width$}  {v}");
+    }
+}
+
+fn run() -> Result<bool> {
+    let a = parse_args()?;
+    let command_line = std::env::args().collect::<Vec<_>>().join(" ");
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    if a.cluster {
+        return run_cluster(&a, command_line, cores);
+    }
+    if a.logql {
+        return run_logql(&a, command_line, cores);
+    }
+    let mut ok = true;
+    let mut rows: Vec<(String, String)> = Vec::new();
+    let mut row = |k: &str, v: String| rows.push((k.to_string(), v));
+
+    // Data directory and log.
+    let (data, created) = data_dir(&a)?;
     let log = data.with_extension("log");
 
     // Generate.
@@ -1335,7 +1771,8 @@ fn run() -> Result<bool> {
         a.streams_per_batch
     );
     let t = Instant::now();
-    let ds = generate(&a, &streams)?;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_nanos() as i64;
+    let ds = generate(&a, &streams, a.lines, now - SPAN_NS, SPAN_NS, a.seed)?;
     let gen_time = t.elapsed();
     eprintln!(
         "bench: {} raw, {} protobuf, {} snappy on the wire, {} needles, in {:.1}s",
@@ -1358,7 +1795,7 @@ fn run() -> Result<bool> {
 
     // Push.
     eprintln!("bench: pushing {} requests with {} connections…", ds.bodies.len(), a.concurrency);
-    let p = push_phase(&a, &server, &ds);
+    let p = push_phase(&a, std::slice::from_ref(&server), &ds);
     let secs = p.elapsed.as_secs_f64();
     eprintln!(
         "bench: pushed {} lines in {secs:.2}s ({}/s), {} failures",
@@ -1383,7 +1820,7 @@ fn run() -> Result<bool> {
     let query = format!("{{namespace=~\"ns-.*\"}} |= \"{NEEDLE}\"");
     let mut runs: Vec<QueryRun> = Vec::new();
     for q in 0..a.queries {
-        match scan_once(&server, &query, &ds) {
+        match scan_once(&server, &query, Expect::of(&ds)) {
             Ok(r) => {
                 eprintln!(
                     "bench: query {}: {:.3}s, server CPU {:.3}s, {} needles returned, {} lines / {} processed",
@@ -1426,16 +1863,7 @@ fn run() -> Result<bool> {
     let raw = ds.raw_bytes as f64;
     row("command", command_line.clone());
     row("balsa", format!("{} {}", a.balsa.display(), flags.join(" ")));
-    let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, m)| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    row("machine", format!("{cores} cores ({cpu_model}), shared by balsa and the bench client"));
+    row("machine", format!("{cores} cores ({}), shared by balsa and the bench client", cpu_model()));
     row(
         "data",
         format!(
@@ -1450,15 +1878,7 @@ fn run() -> Result<bool> {
             a.concurrency
         ),
     );
-    row(
-        "wire",
-        format!(
-            "{} protobuf → {} snappy ({:.2}x)",
-            human_bytes(ds.proto_bytes as f64),
-            human_bytes(ds.wire_bytes as f64),
-            ds.proto_bytes as f64 / ds.wire_bytes as f64
-        ),
-    );
+    row("wire", wire_summary(&ds));
     row("ready", format!("{:.2} s", ready_in.as_secs_f64()));
     row("push: acknowledged", format!("{} lines ({} failed pushes)", p.acked_lines, p.failures));
     row("push: elapsed", format!("{secs:.2} s"));
@@ -1524,12 +1944,7 @@ fn run() -> Result<bool> {
         ),
     );
     row("result", if ok { "OK".into() } else { "FAILED (see above)".into() });
-
-    let width = rows.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(0);
-    println!();
-    for (k, v) in &rows {
-        println!("{k:<width$}  {v}");
-    }
+    print_rows(&rows);
 
     if a.keep || !ok {
         eprintln!("bench: kept data {} and log {}", data.display(), log.display());
@@ -1538,6 +1953,927 @@ fn run() -> Result<bool> {
             let _ = std::fs::remove_dir_all(&data);
         }
         let _ = std::fs::remove_file(&log);
+    }
+    Ok(ok)
+}
+
+// ---------------------------------------------------------------------------
+// LogQL mode
+// ---------------------------------------------------------------------------
+
+/// LogQL mode spreads its lines over 4 h, so a 1m step gives 240 steps.
+const LOGQL_SPAN_NS: i64 = 4 * 3600 * 1_000_000_000;
+/// Step of the metric query; equal to its `[1m]` range, so the windows
+/// `(t - 1m, t]` tile the data and the points add up to the line count.
+const LOGQL_STEP_NS: i64 = 60 * 1_000_000_000;
+/// Per-core targets from the issue "LogQL, complete", in MB per server CPU-second.
+const TARGET_LINE_FILTER_MB: f64 = 1000.0;
+const TARGET_PARSER_MB: f64 = 300.0;
+
+/// Average raw line length of `format` in LogQL mode, from a sample.
+fn avg_line_len(format: Format) -> f64 {
+    let mut r = Rng::new(0xA11CE);
+    let mut line = String::new();
+    let n = 20_000;
+    let mut total = 0usize;
+    for i in 0..n {
+        line.clear();
+        let level = line_level(&mut r);
+        gen_line(&mut r, format, level, 1_700_000_000_000_000_000 + i as i64 * 1_000_000, false, true, &mut line);
+        total += line.len();
+    }
+    total as f64 / n as f64
+}
+
+/// Lines to generate so that each format gets at least `gb` GB: streams
+/// alternate formats, so each format gets about half of the lines (1% margin).
+fn logql_lines(gb: f64) -> usize {
+    let per_format = gb * 1e9 / avg_line_len(Format::Logfmt).min(avg_line_len(Format::Json));
+    (2.0 * per_format * 1.01).ceil() as usize
+}
+
+/// One timed query: wall time, server CPU-seconds and the parsed answer.
+struct Timed {
+    wall: Duration,
+    cpu_s: f64,
+    json: Json,
+    lines_processed: i64,
+    bytes_processed: i64,
+    response_bytes: usize,
+}
+
+fn timed_query(server: &Server, target: &str) -> Result<Timed> {
+    let mut http = Http::new(server.http_port);
+    http.connect()?;
+    let cpu0 = server.cpu_s();
+    let t = Instant::now();
+    let r = http.request("GET", target, &[], &[])?;
+    let wall = t.elapsed();
+    let cpu_s = server.cpu_s() - cpu0;
+    if r.status != 200 {
+        bail!("HTTP {}: {}", r.status, r.text());
+    }
+    let json = JsonParser::parse(&r.body).context("response is not JSON")?;
+    if json.get("status").and_then(Json::str) != Some("success") {
+        bail!("status is not success: {}", r.text());
+    }
+    let summary = json.get("data").and_then(|d| d.get("stats")).and_then(|s| s.get("summary"));
+    let stat = |k: &str| summary.and_then(|s| s.get(k)).and_then(Json::num).unwrap_or(-1.0) as i64;
+    Ok(Timed {
+        wall,
+        cpu_s,
+        lines_processed: stat("totalLinesProcessed"),
+        bytes_processed: stat("totalBytesProcessed"),
+        response_bytes: r.body.len(),
+        json,
+    })
+}
+
+/// What a LogQL-mode query must return.
+#[derive(Clone, Copy, Debug)]
+enum Check {
+    /// A log query: exactly this many lines, each containing the needle.
+    Needles(u64),
+    /// `sum by (level) (count_over_time(...))` with step = range: the points
+    /// of each level add up to these counts ([`LEVELS`] order), in at most `steps` points each.
+    LevelCounts { want: [u64; 4], steps: usize },
+    /// A log query: exactly this many lines, each with a 5xx status.
+    Status5xx(u64),
+}
+
+/// The lines of a `streams` result.
+fn result_lines(j: &Json) -> Vec<&str> {
+    let result = j.get("data").and_then(|d| d.get("result")).map(Json::arr).unwrap_or(&[]);
+    result
+        .iter()
+        .flat_map(|s| s.get("values").map(Json::arr).unwrap_or(&[]))
+        .map(|v| v.arr().get(1).and_then(Json::str).unwrap_or(""))
+        .collect()
+}
+
+/// Ok(what was found) when the answer is right, Err(what is wrong) otherwise.
+fn check_logql(j: &Json, check: Check) -> std::result::Result<String, String> {
+    let result_type = j.get("data").and_then(|d| d.get("resultType")).and_then(Json::str).unwrap_or("");
+    match check {
+        Check::Needles(n) | Check::Status5xx(n) => {
+            if result_type != "streams" {
+                return Err(format!("resultType {result_type:?}, want \"streams\""));
+            }
+            let lines = result_lines(j);
+            let (what, bad) = match check {
+                Check::Needles(_) => ("needle lines", lines.iter().filter(|l| !l.contains(NEEDLE)).count()),
+                _ => ("lines with status >= 500", lines.iter().filter(|l| !l.contains("\"status\":5")).count()),
+            };
+            if lines.len() as u64 == n && bad == 0 {
+                Ok(format!("{} of {n} {what}", lines.len()))
+            } else {
+                Err(format!("{} lines returned ({bad} of them wrong), {n} {what} generated", lines.len()))
+            }
+        }
+        Check::LevelCounts { want, steps } => {
+            if result_type != "matrix" {
+                return Err(format!("resultType {result_type:?}, want \"matrix\""));
+            }
+            let mut got = [0u64; 4];
+            let mut problems = Vec::new();
+            let mut max_points = 0;
+            for s in j.get("data").and_then(|d| d.get("result")).map(Json::arr).unwrap_or(&[]) {
+                let metric = s.get("metric");
+                let level = metric.and_then(|m| m.get("level")).and_then(Json::str).unwrap_or("");
+                if !matches!(metric, Some(Json::Obj(kv)) if kv.len() == 1) {
+                    problems.push(format!("series with labels other than level (level {level:?})"));
+                }
+                let values = s.get("values").map(Json::arr).unwrap_or(&[]);
+                max_points = max_points.max(values.len());
+                let mut sum = 0u64;
+                for v in values {
+                    match v.arr().get(1).and_then(Json::str).and_then(|x| x.parse::<f64>().ok()) {
+                        Some(x) if x >= 0.0 && x.fract() == 0.0 => sum += x as u64,
+                        _ => problems.push(format!("level {level:?}: a point that is not a count")),
+                    }
+                }
+                match LEVELS.iter().position(|l| *l == level) {
+                    Some(i) => got[i] += sum,
+                    None => problems.push(format!("unexpected series level={level:?} ({sum} lines)")),
+                }
+            }
+            if max_points > steps {
+                problems.push(format!("{max_points} points in a series, at most {steps} steps"));
+            }
+            for (i, l) in LEVELS.iter().enumerate() {
+                if got[i] != want[i] {
+                    problems.push(format!("{l}: {} counted, {} generated", got[i], want[i]));
+                }
+            }
+            let counts = LEVELS.iter().zip(got).map(|(l, n)| format!("{l} {n}")).collect::<Vec<_>>().join(", ");
+            if problems.is_empty() {
+                Ok(format!(
+                    "{counts} lines, as generated (sum {}); up to {max_points} points per series",
+                    got.iter().sum::<u64>()
+                ))
+            } else {
+                Err(format!("{counts}: {}", problems.join("; ")))
+            }
+        }
+    }
+}
+
+/// Resets a process's peak RSS (VmHWM) to its current RSS (`5` to
+/// `/proc/<pid>/clear_refs`, Linux 4.0+), so the peak of each query can be
+/// read on its own. False when the kernel refuses.
+fn reset_peak_rss(pid: &str) -> bool {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok()
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// `--logql`: pushes logfmt and JSON lines labelled `app="x"` into one balsa,
+/// then times a line filter, a logfmt metric query and a JSON log query over
+/// all of them, each `--queries` times, and checks every answer.
+fn run_logql(a: &Args, command_line: String, cores: usize) -> Result<bool> {
+    let run_started = Instant::now();
+    let mut ok = true;
+    let (data, created) = data_dir(a)?;
+    let log = data.with_extension("log");
+
+    // Generate.
+    let streams = logql_stream_defs(a.streams);
+    let lines = logql_lines(a.logql_gb);
+    eprintln!(
+        "bench: generating {lines} lines (≥ {} GB raw per format) in {} streams, logfmt and json alternating…",
+        a.logql_gb, a.streams
+    );
+    let t = Instant::now();
+    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_nanos() as i64;
+    let ds = generate(a, &streams, lines, now - LOGQL_SPAN_NS, LOGQL_SPAN_NS, a.seed)?;
+    let gen_time = t.elapsed();
+    let [lf, js] = ds.formats;
+    eprintln!(
+        "bench: {} raw ({} logfmt, {} json), {} snappy on the wire, {} needles, in {:.1}s",
+        human_bytes(ds.raw_bytes as f64),
+        human_bytes(lf.raw as f64),
+        human_bytes(js.raw as f64),
+        human_bytes(ds.wire_bytes as f64),
+        ds.needles,
+        gen_time.as_secs_f64()
+    );
+    let want = (a.logql_gb * 1e9) as u64;
+    if lf.raw < want || js.raw < want {
+        bail!("generated {} B logfmt and {} B json, fewer than {want} B each", lf.raw, js.raw);
+    }
+
+    // Start balsa; parser queries over gigabytes may take longer than the default 1m timeout.
+    let ports = free_ports(2)?;
+    let (mut server, flags) =
+        Server::spawn(a, &data, &log, ports[0], ports[1], &["-limits_config.query_timeout=1h".to_string()])?;
+    let ready_in = server.wait_ready(Duration::from_secs(60))?;
+    eprintln!(
+        "bench: balsa pid {} ready in {:.2}s on 127.0.0.1:{}",
+        server.pid,
+        ready_in.as_secs_f64(),
+        server.http_port
+    );
+
+    // Push.
+    eprintln!("bench: pushing {} requests with {} connections…", ds.bodies.len(), a.concurrency);
+    let p = push_phase(a, std::slice::from_ref(&server), &ds);
+    let secs = p.elapsed.as_secs_f64();
+    eprintln!(
+        "bench: pushed {} lines in {secs:.2}s ({}/s), {} failures",
+        p.acked_lines,
+        si(p.acked_lines as f64 / secs),
+        p.failures
+    );
+    if p.failures > 0 || p.acked_lines != lines as u64 {
+        eprintln!("bench: FAILED PUSHES: {} of {} requests were not answered 204", p.failures, ds.bodies.len());
+        ok = false;
+    }
+    if let Some(s) = server.exited() {
+        bail!("balsa exited during the push phase with {s}; log {}:\n{}", log.display(), server.log_tail(40));
+    }
+    eprintln!("bench: waiting for background work to finish…");
+    let cpu_before_settle = server.cpu_s();
+    let settle = server.settle(Duration::from_secs(300));
+    let settle_cpu = server.cpu_s() - cpu_before_settle;
+    let disk_live = dir_size(&data);
+    let rss_after_push = proc_status_kb(&server.pid, "VmRSS").unwrap_or(0);
+    let peak_before_queries = proc_status_kb(&server.pid, "VmHWM").unwrap_or(0);
+
+    // Queries.
+    let (start, last) = (ds.first_ts, ds.last_ts);
+    let steps = (last - start).div_euclid(LOGQL_STEP_NS) + 1 + ((last - start) % LOGQL_STEP_NS != 0) as i64;
+    let metric_end = start + (steps - 1) * LOGQL_STEP_NS;
+    let log_target = |q: &str, limit: u64| {
+        format!(
+            "/loki/api/v1/query_range?query={}&start={start}&end={}&limit={}&direction=forward",
+            url_encode(q),
+            last + 1,
+            limit.max(100)
+        )
+    };
+    struct Spec {
+        name: &'static str,
+        query: String,
+        target: String,
+        lines: u64,
+        raw: u64,
+        check: Check,
+        target_mb: f64,
+    }
+    let filter_q = format!("{{app=\"x\"}} |= \"{NEEDLE}\"");
+    let logfmt_q = "sum by (level) (count_over_time({app=\"x\", format=\"logfmt\"} | logfmt [1m]))".to_string();
+    let json_q = "{app=\"x\", format=\"json\"} | json | status >= 500".to_string();
+    let specs = [
+        Spec {
+            name: "line filter",
+            target: log_target(&filter_q, ds.needles as u64 + 1000),
+            query: filter_q,
+            lines: lf.lines + js.lines,
+            raw: lf.raw + js.raw,
+            check: Check::Needles(ds.needles as u64),
+            target_mb: TARGET_LINE_FILTER_MB,
+        },
+        Spec {
+            name: "logfmt metric",
+            target: format!(
+                "/loki/api/v1/query_range?query={}&start={start}&end={metric_end}&step={}",
+                url_encode(&logfmt_q),
+                LOGQL_STEP_NS / 1_000_000_000
+            ),
+            query: logfmt_q,
+            lines: lf.lines,
+            raw: lf.raw,
+            check: Check::LevelCounts { want: lf.by_level, steps: steps as usize },
+            target_mb: TARGET_PARSER_MB,
+        },
+        Spec {
+            name: "json filter",
+            // Above the expected count, so a wrong surplus shows instead of being cut off.
+            target: log_target(&json_q, js.status_5xx + 1000),
+            query: json_q,
+            lines: js.lines,
+            raw: js.raw,
+            check: Check::Status5xx(js.status_5xx),
+            target_mb: TARGET_PARSER_MB,
+        },
+    ];
+    let mut results: Vec<Vec<Timed>> = Vec::new();
+    let mut found: Vec<String> = Vec::new();
+    // Per query: (RSS before its runs, peak RSS during them if the peak could be reset), kB.
+    let mut memory: Vec<(u64, Option<u64>)> = Vec::new();
+    let mut peak_rss = peak_before_queries;
+    for spec in &specs {
+        let rss_before = proc_status_kb(&server.pid, "VmRSS").unwrap_or(0);
+        let reset = reset_peak_rss(&server.pid);
+        let mut runs = Vec::new();
+        let mut what = String::from("no successful run");
+        for q in 0..a.queries {
+            match timed_query(&server, &spec.target) {
+                Ok(r) => {
+                    let verdict = check_logql(&r.json, spec.check);
+                    eprintln!(
+                        "bench: {} {}: {:.3}s, server CPU {:.3}s, {} MB/CPU-s, {} lines / {} processed: {}",
+                        spec.name,
+                        q + 1,
+                        r.wall.as_secs_f64(),
+                        r.cpu_s,
+                        (spec.raw as f64 / 1e6 / r.cpu_s.max(1e-9)).round(),
+                        r.lines_processed,
+                        human_bytes(r.bytes_processed as f64),
+                        match &verdict {
+                            Ok(s) => s.clone(),
+                            Err(e) => format!("MISMATCH: {e}"),
+                        }
+                    );
+                    match verdict {
+                        Ok(s) => what = s,
+                        Err(e) => {
+                            eprintln!("\n!!!!!!!! MISMATCH: {} run {}: {e} !!!!!!!!\n", spec.name, q + 1);
+                            what = format!("MISMATCH: {e}");
+                            ok = false;
+                        }
+                    }
+                    // Keep the figures, not the answer.
+                    runs.push(Timed { json: Json::Null, ..r });
+                }
+                Err(e) => {
+                    eprintln!("bench: {} {} FAILED: {e:#}", spec.name, q + 1);
+                    what = format!("FAILED: {e:#}");
+                    ok = false;
+                }
+            }
+            if let Some(s) = server.exited() {
+                bail!("balsa exited during the queries with {s}; log {}:\n{}", log.display(), server.log_tail(40));
+            }
+        }
+        results.push(runs);
+        found.push(what);
+        let peak = proc_status_kb(&server.pid, "VmHWM").unwrap_or(0);
+        peak_rss = peak_rss.max(peak);
+        memory.push((rss_before, reset.then_some(peak)));
+    }
+
+    // Graceful shutdown.
+    let (status, stop_in) = server.terminate(Duration::from_secs(120))?;
+    if !status.success() {
+        eprintln!("bench: balsa exited with {status} after SIGTERM; log {}:\n{}", log.display(), server.log_tail(40));
+        ok = false;
+    }
+
+    // Figures.
+    let mut rows: Vec<(String, String)> = Vec::new();
+    let mut row = |k: &str, v: String| rows.push((k.to_string(), v));
+    row("command", command_line);
+    row("balsa", format!("{} {}", a.balsa.display(), flags.join(" ")));
+    row("machine", format!("{cores} cores ({}), shared by balsa and the bench client", cpu_model()));
+    row(
+        "data",
+        format!(
+            "{lines} lines in {} streams {{app=\"x\", format=\"logfmt\"|\"json\", namespace, pod}} over {} h, {} raw",
+            a.streams,
+            LOGQL_SPAN_NS / 3_600_000_000_000,
+            human_bytes(ds.raw_bytes as f64)
+        ),
+    );
+    for (name, fc) in [("logfmt", lf), ("json", js)] {
+        row(
+            &format!("data: {name}"),
+            format!(
+                "{} lines, {:.3} GB raw ({} B/line avg), levels {}, {} with status >= 500",
+                fc.lines,
+                fc.raw as f64 / 1e9,
+                fc.raw / fc.lines.max(1),
+                LEVELS.iter().zip(fc.by_level).map(|(l, n)| format!("{l} {n}")).collect::<Vec<_>>().join(", "),
+                fc.status_5xx
+            ),
+        );
+    }
+    row("data: needles", format!("{} (one per {NEEDLE_EVERY} lines)", ds.needles));
+    row(
+        "generate",
+        format!(
+            "{:.1} s; {} protobuf → {} snappy in {} pushes of {} lines over {} connections",
+            gen_time.as_secs_f64(),
+            human_bytes(ds.proto_bytes as f64),
+            human_bytes(ds.wire_bytes as f64),
+            ds.bodies.len(),
+            a.batch,
+            a.concurrency
+        ),
+    );
+    row("push: acknowledged", format!("{} lines ({} failed pushes)", p.acked_lines, p.failures));
+    row(
+        "push: elapsed",
+        format!(
+            "{secs:.1} s ({}/s, {:.1} MB/s raw), server CPU {:.1} s ({} lines per CPU-s)",
+            si(p.acked_lines as f64 / secs),
+            p.acked_raw as f64 / 1e6 / secs,
+            p.server_cpu_s,
+            si(p.acked_lines as f64 / p.server_cpu_s.max(1e-9))
+        ),
+    );
+    row("settle after push", format!("{:.1} s ({:.1} server CPU-s)", settle.as_secs_f64(), settle_cpu));
+    let mut summary = Vec::new();
+    for (((spec, runs), what), (rss_before, peak)) in specs.iter().zip(&results).zip(&found).zip(&memory) {
+        let n = spec.name;
+        row(&format!("{n}: query"), spec.query.clone());
+        row(&format!("{n}: result"), what.clone());
+        let Some(r) = runs.last() else { continue };
+        let stats_note = if r.lines_processed == spec.lines as i64 && r.bytes_processed == spec.raw as i64 {
+            "as generated".to_string()
+        } else {
+            format!("generated: {} lines, {} B", spec.lines, spec.raw)
+        };
+        row(
+            &format!("{n}: scanned"),
+            format!(
+                "{} lines, {:.1} MB (server stats: {} lines, {} B, {stats_note})",
+                spec.lines,
+                spec.raw as f64 / 1e6,
+                r.lines_processed,
+                r.bytes_processed
+            ),
+        );
+        let walls: Vec<f64> = runs.iter().map(|r| r.wall.as_secs_f64()).collect();
+        let cpus: Vec<f64> = runs.iter().map(|r| r.cpu_s).collect();
+        let (wall, cpu) = (median(&walls), median(&cpus));
+        let best = walls.iter().copied().fold(f64::INFINITY, f64::min);
+        let mb = spec.raw as f64 / 1e6;
+        let per_core = mb / cpu.max(1e-9);
+        row(
+            &format!("{n}: wall median / best"),
+            format!("{wall:.2} s / {best:.2} s ({} runs; {:.0} MB/s median)", runs.len(), mb / wall.max(1e-9)),
+        );
+        row(
+            &format!("{n}: server CPU-s median"),
+            format!("{cpu:.2} ({:.2} cores busy; runs: {})", cpu / wall.max(1e-9), {
+                cpus.iter().map(|c| format!("{c:.2}")).collect::<Vec<_>>().join(", ")
+            }),
+        );
+        row(
+            &format!("{n}: MB per server CPU-s"),
+            format!(
+                "{per_core:.0} ({} lines per CPU-s); target {:.0}: {}",
+                si(spec.lines as f64 / cpu.max(1e-9)),
+                spec.target_mb,
+                if per_core >= spec.target_mb { "met" } else { "NOT met" }
+            ),
+        );
+        row(&format!("{n}: response"), human_bytes(r.response_bytes as f64));
+        row(
+            &format!("{n}: server peak RSS"),
+            match peak {
+                Some(k) => format!(
+                    "{} during its runs (RSS before them {})",
+                    human_bytes(*k as f64 * 1024.0),
+                    human_bytes(*rss_before as f64 * 1024.0)
+                ),
+                None => "unknown (the peak could not be reset)".into(),
+            },
+        );
+        summary.push(format!("{n} {per_core:.0} MB/CPU-s"));
+    }
+    row(
+        "server memory",
+        format!(
+            "RSS after push {}, peak during the push {}, peak overall {}",
+            human_bytes(rss_after_push as f64 * 1024.0),
+            human_bytes(peak_before_queries as f64 * 1024.0),
+            human_bytes(peak_rss as f64 * 1024.0)
+        ),
+    );
+    row(
+        "disk after push (live)",
+        format!("{} ({:.3} B per raw B)", human_bytes(disk_live as f64), disk_live as f64 / ds.raw_bytes as f64),
+    );
+    row("shutdown", format!("{status} in {:.2} s", stop_in.as_secs_f64()));
+    row("summary", summary.join("; "));
+    row("total time", format!("{:.0} s", run_started.elapsed().as_secs_f64()));
+    row("result", if ok { "OK".into() } else { "FAILED (see above)".into() });
+    print_rows(&rows);
+
+    if a.keep || !ok {
+        eprintln!("bench: kept data {} and log {}", data.display(), log.display());
+    } else {
+        if created {
+            let _ = std::fs::remove_dir_all(&data);
+        }
+        let _ = std::fs::remove_file(&log);
+    }
+    Ok(ok)
+}
+
+// ---------------------------------------------------------------------------
+// Cluster mode
+// ---------------------------------------------------------------------------
+
+const NODES: usize = 3;
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1e3)
+}
+
+/// "node 0 x, node 1 y, node 2 z".
+fn per_node<T>(v: &[T], f: impl Fn(&T) -> String) -> String {
+    v.iter().enumerate().map(|(i, x)| format!("node {i} {}", f(x))).collect::<Vec<_>>().join(", ")
+}
+
+/// The sum over shards of the highest Raft term any node reports on
+/// `/cluster/status`: it grows by one per election or leadership transfer.
+/// None when a node does not answer.
+fn term_sum(servers: &[Server]) -> Option<u64> {
+    let mut best: Vec<u64> = Vec::new();
+    for s in servers {
+        let r = Http::new(s.http_port).request("GET", "/cluster/status", &[], &[]).ok()?;
+        if r.status != 200 {
+            return None;
+        }
+        let j = JsonParser::parse(&r.body).ok()?;
+        for shard in j.get("shards")?.arr() {
+            let id = shard.get("shard")?.num()?;
+            let term = shard.get("term")?.num()?;
+            if !(0.0..=65_536.0).contains(&id) {
+                return None;
+            }
+            let id = id as usize;
+            if best.len() <= id {
+                best.resize(id + 1, 0);
+            }
+            best[id] = best[id].max(term as u64);
+        }
+    }
+    Some(best.iter().sum())
+}
+
+/// "N" or "unknown" for the growth of [`term_sum`] over a phase.
+fn term_delta(before: Option<u64>, after: Option<u64>) -> String {
+    match (before, after) {
+        (Some(b), Some(a)) => a.saturating_sub(b).to_string(),
+        _ => "unknown (no /cluster/status)".into(),
+    }
+}
+
+/// Fails when a node has exited.
+fn check_alive(nodes: &mut [Server], phase: &str) -> Result<()> {
+    for (i, n) in nodes.iter_mut().enumerate() {
+        if let Some(s) = n.exited() {
+            bail!("node {i} exited during {phase} with {s}; log {}:\n{}", n.log.display(), n.log_tail(40));
+        }
+    }
+    Ok(())
+}
+
+/// Asks every node for the needles and, where metric queries answer, for the
+/// count of all lines; every line was pushed through one node and is read
+/// back through all three. Returns one description per node and whether
+/// every node returned everything.
+fn verify_cluster(nodes: &[Server], ex: Expect, when: &str) -> (Vec<String>, bool) {
+    let query = format!("{{namespace=~\"ns-.*\"}} |= \"{NEEDLE}\"");
+    let mut out = Vec::new();
+    let mut ok = true;
+    for (i, n) in nodes.iter().enumerate() {
+        let scan = match scan_once(n, &query, ex) {
+            Ok(r) => {
+                if r.returned != ex.needles || !r.needles_ok {
+                    eprintln!(
+                        "\n!!!!!!!! MISMATCH {when}: node {i} returned {} lines{}, {} needle lines were pushed !!!!!!!!\n",
+                        r.returned,
+                        if r.needles_ok { "" } else { " (some without the needle)" },
+                        ex.needles
+                    );
+                    ok = false;
+                }
+                format!("{} of {} needles in {:.3} s", r.returned, ex.needles, r.wall.as_secs_f64())
+            }
+            Err(e) => {
+                eprintln!("bench: needle scan on node {i} {when} FAILED: {e:#}");
+                ok = false;
+                "needle scan FAILED".to_string()
+            }
+        };
+        let count = match count_lines(n, ex) {
+            Ok(Ok(c)) => {
+                if c != ex.lines as u64 {
+                    eprintln!(
+                        "\n!!!!!!!! MISMATCH {when}: node {i} counts {c} lines, {} were pushed !!!!!!!!\n",
+                        ex.lines
+                    );
+                    ok = false;
+                }
+                format!("{c} of {} lines counted", ex.lines)
+            }
+            Ok(Err(e)) => {
+                eprintln!("bench: count query on node {i} not available: {e}");
+                "count query not available".to_string()
+            }
+            Err(e) => {
+                eprintln!("bench: count query on node {i} {when} FAILED: {e:#}");
+                ok = false;
+                "count query FAILED".to_string()
+            }
+        };
+        eprintln!("bench: {when}, node {i}: {scan}; {count}");
+        out.push(format!("{scan}; {count}"));
+    }
+    (out, ok)
+}
+
+/// `--cluster`: three nodes, a closed-loop push at maximum load, an open-loop
+/// push at half of it, idle CPU. Ok(false) when a node misbehaved.
+fn run_cluster(a: &Args, command_line: String, cores: usize) -> Result<bool> {
+    let mut ok = true;
+    let (root, created) = data_dir(a)?;
+    let dirs: Vec<PathBuf> = (0..NODES).map(|i| root.join(format!("n{i}"))).collect();
+    let logs: Vec<PathBuf> = (0..NODES).map(|i| root.join(format!("n{i}.log"))).collect();
+
+    // Generate the max-load data.
+    let streams = stream_defs(a.streams);
+    eprintln!(
+        "bench: generating {} {} lines in {} streams ({} per push, {} streams per push)…",
+        a.lines,
+        if a.format == Format::Json { "json" } else { "logfmt" },
+        a.streams,
+        a.batch,
+        a.streams_per_batch
+    );
+    let t = Instant::now();
+    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_nanos() as i64;
+    let ds = generate(a, &streams, a.lines, now - SPAN_NS, SPAN_NS, a.seed)?;
+    eprintln!(
+        "bench: {} raw, {} protobuf, {} snappy on the wire, {} needles, in {:.1}s",
+        human_bytes(ds.raw_bytes as f64),
+        human_bytes(ds.proto_bytes as f64),
+        human_bytes(ds.wire_bytes as f64),
+        ds.needles,
+        t.elapsed().as_secs_f64()
+    );
+
+    // Start three nodes, peers listed in node-id order.
+    let ports = free_ports(2 * NODES)?;
+    let (http, grpc) = ports.split_at(NODES);
+    let peers = grpc.iter().map(|p| format!("127.0.0.1:{p}")).collect::<Vec<_>>().join(",");
+    let mut nodes: Vec<Server> = Vec::new();
+    let mut flags0 = Vec::new();
+    for i in 0..NODES {
+        std::fs::create_dir_all(&dirs[i])?;
+        let cluster = [format!("-cluster.node_id={i}"), format!("-cluster.peers={peers}")];
+        let (s, f) = Server::spawn(a, &dirs[i], &logs[i], http[i], grpc[i], &cluster)?;
+        if i == 0 {
+            flags0 = f;
+        }
+        nodes.push(s);
+    }
+    let t = Instant::now();
+    for n in nodes.iter_mut() {
+        n.wait_ready(Duration::from_secs(120))?;
+    }
+    let ready_in = t.elapsed();
+    eprintln!(
+        "bench: {NODES} nodes ready in {:.2}s (pids {}; http ports {})",
+        ready_in.as_secs_f64(),
+        nodes.iter().map(|n| n.pid.as_str()).collect::<Vec<_>>().join(", "),
+        http.iter().map(u16::to_string).collect::<Vec<_>>().join(", ")
+    );
+
+    // Maximum load: the closed loop.
+    eprintln!(
+        "bench: max load: pushing {} requests with {} connections spread over {NODES} nodes…",
+        ds.bodies.len(),
+        a.concurrency
+    );
+    let terms0 = term_sum(&nodes);
+    let p = push_phase(a, &nodes, &ds);
+    let terms1 = term_sum(&nodes);
+    let secs = p.elapsed.as_secs_f64();
+    let max_rate = p.acked_lines as f64 / secs;
+    eprintln!(
+        "bench: pushed {} lines in {secs:.2}s ({}/s), p50 {}, p99 {}, {} failures",
+        p.acked_lines,
+        si(max_rate),
+        ms(p.p50),
+        ms(p.p99),
+        p.failures
+    );
+    if p.failures > 0 || p.acked_lines != a.lines as u64 {
+        eprintln!("bench: FAILED PUSHES: {} of {} requests were not answered 204", p.failures, ds.bodies.len());
+        ok = false;
+    }
+    check_alive(&mut nodes, "the max-load push")?;
+    let total_cpu = |nodes: &[Server]| nodes.iter().map(Server::cpu_s).sum::<f64>();
+    let c0 = total_cpu(&nodes);
+    let settle1 = settle_all(&nodes, Duration::ZERO, Duration::from_secs(60));
+    let settle1_cpu = total_cpu(&nodes) - c0;
+    let disk_live: Vec<u64> = dirs.iter().map(|d| dir_size(d)).collect();
+    let rss_after_push: Vec<u64> = nodes.iter().map(|n| proc_status_kb(&n.pid, "VmRSS").unwrap_or(0)).collect();
+    let ex1 = Expect::of(&ds);
+    let (verify1, v_ok) = verify_cluster(&nodes, ex1, "after the max-load push");
+    ok &= v_ok;
+
+    // Half load: the open loop, on fresh data that continues every stream's timestamps.
+    let requests = ((max_rate / 2.0 * a.paced_secs as f64) / a.batch as f64).round().max(1.0) as usize;
+    let paced_lines = requests * a.batch;
+    let interval = Duration::from_secs_f64(a.paced_secs as f64 / requests as f64);
+    let offered = paced_lines as f64 / a.paced_secs as f64;
+    let paced_conns = (a.concurrency * 3).max(4 * NODES);
+    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_nanos() as i64;
+    let start2 = ds.last_ts + 1;
+    let ds2 = generate(a, &streams, paced_lines, start2, (now - start2).max(paced_lines as i64), a.seed ^ 0x5eed)?;
+    eprintln!(
+        "bench: half load: {requests} pushes of {} lines, one every {} ({}/s offered, 50% of {}/s) for {} s over {paced_conns} connections…",
+        a.batch,
+        ms(interval),
+        si(offered),
+        si(max_rate),
+        a.paced_secs
+    );
+    let terms2 = term_sum(&nodes);
+    let pr = paced_phase(&nodes, &ds2, interval, paced_conns)?;
+    let terms3 = term_sum(&nodes);
+    let paced_secs = pr.elapsed.as_secs_f64();
+    eprintln!(
+        "bench: paced push acknowledged {} lines in {paced_secs:.2}s ({}/s), p50 {}, p99 {}, max {} from the due time, {} failures",
+        pr.acked_lines,
+        si(pr.acked_lines as f64 / paced_secs),
+        ms(pr.p50),
+        ms(pr.p99),
+        ms(pr.max),
+        pr.failures
+    );
+    if pr.failures > 0 || pr.acked_lines != paced_lines as u64 {
+        eprintln!("bench: FAILED PUSHES: {} of {} paced requests were not answered 204", pr.failures, pr.requests);
+        ok = false;
+    }
+    check_alive(&mut nodes, "the paced push")?;
+    settle_all(&nodes, Duration::ZERO, Duration::from_secs(60));
+    let ex2 = ex1.and(Expect::of(&ds2));
+    let (verify2, v_ok) = verify_cluster(&nodes, ex2, "after the paced push");
+    ok &= v_ok;
+
+    // Idle.
+    eprintln!("bench: idle: settling, then measuring {} s…", a.idle_secs);
+    let idle_settle = settle_all(&nodes, Duration::from_secs(5), Duration::from_secs(120));
+    let terms4 = term_sum(&nodes);
+    let c0: Vec<f64> = nodes.iter().map(Server::cpu_s).collect();
+    let t = Instant::now();
+    std::thread::sleep(Duration::from_secs(a.idle_secs));
+    let idle_wall = t.elapsed().as_secs_f64();
+    let idle_cpu: Vec<f64> = nodes.iter().zip(&c0).map(|(n, c)| n.cpu_s() - c).collect();
+    let terms5 = term_sum(&nodes);
+    let idle_pct = idle_cpu.iter().sum::<f64>() / idle_wall * 100.0;
+    eprintln!(
+        "bench: idle: {idle_pct:.1}% of one core ({})",
+        per_node(&idle_cpu, |c| format!("{:.1}%", c / idle_wall * 100.0))
+    );
+    check_alive(&mut nodes, "the idle phase")?;
+    let peak_rss: Vec<u64> = nodes.iter().map(|n| proc_status_kb(&n.pid, "VmHWM").unwrap_or(0)).collect();
+
+    // Stop, highest id first (as a StatefulSet scales down).
+    let mut shutdown = vec![String::new(); NODES];
+    for i in (0..NODES).rev() {
+        match nodes[i].terminate(Duration::from_secs(120)) {
+            Ok((status, took)) => {
+                if !status.success() {
+                    eprintln!(
+                        "bench: node {i} exited with {status} after SIGTERM; log {}:\n{}",
+                        logs[i].display(),
+                        nodes[i].log_tail(40)
+                    );
+                    ok = false;
+                }
+                shutdown[i] = format!("{status} in {:.2} s", took.as_secs_f64());
+            }
+            Err(e) => {
+                eprintln!("bench: node {i}: {e:#}");
+                ok = false;
+                shutdown[i] = "no exit within 120 s of SIGTERM (killed)".into();
+            }
+        }
+    }
+    let disk: Vec<u64> = dirs.iter().map(|d| dir_size(d)).collect();
+
+    // Figures.
+    let raw1 = ds.raw_bytes as f64;
+    let raw_all = (ds.raw_bytes + ds2.raw_bytes) as f64;
+    let paced_cpu: f64 = pr.node_cpu_s.iter().sum();
+    let mut rows: Vec<(String, String)> = Vec::new();
+    let mut row = |k: &str, v: String| rows.push((k.to_string(), v));
+    row("command", command_line);
+    row("balsa (node 0)", format!("{} {}", a.balsa.display(), flags0.join(" ")));
+    row("nodes 1 and 2", "the same with -cluster.node_id=1 / 2, their own ports and data directories".into());
+    row("machine", format!("{cores} cores ({}), shared by the {NODES} balsa nodes and the bench client", cpu_model()));
+    row(
+        "data",
+        format!(
+            "{} lines, {} streams, {} B/line avg, {} raw, {} needles, {} pushes of {} lines over {} connections \
+             (connection i to node i % {NODES})",
+            a.lines,
+            a.streams,
+            ds.raw_bytes / a.lines as u64,
+            human_bytes(raw1),
+            ds.needles,
+            ds.bodies.len(),
+            a.batch,
+            a.concurrency
+        ),
+    );
+    row("wire", wire_summary(&ds));
+    row("ready", format!("{:.2} s (all {NODES} nodes /ready)", ready_in.as_secs_f64()));
+    row("max: acknowledged", format!("{} lines ({} failed pushes)", p.acked_lines, p.failures));
+    row("max: elapsed", format!("{secs:.2} s"));
+    row("max: lines/s", si(max_rate));
+    row("max: MB/s (raw lines)", format!("{:.1}", p.acked_raw as f64 / 1e6 / secs));
+    row("max: latency per request", format!("p50 {}, p99 {}, max {}", ms(p.p50), ms(p.p99), ms(p.max)));
+    row("max: server CPU", format!("{:.2} s ({:.2} cores busy on average)", p.server_cpu_s, p.server_cpu_s / secs));
+    row("max: server CPU per node", per_node(&p.node_cpu_s, |c| format!("{c:.2} s")));
+    row(
+        "max: lines per server CPU-s",
+        format!(
+            "{} (incl. {:.2} s of background work after the push: {})",
+            si(p.acked_lines as f64 / p.server_cpu_s.max(1e-9)),
+            settle1_cpu,
+            si(p.acked_lines as f64 / (p.server_cpu_s + settle1_cpu).max(1e-9))
+        ),
+    );
+    row("max: client CPU", format!("{:.2} s (the bench itself)", p.client_cpu_s));
+    row("max: Raft term increments", term_delta(terms0, terms1));
+    row("settle after max push", format!("{:.1} s", settle1.as_secs_f64()));
+    for (i, v) in verify1.into_iter().enumerate() {
+        row(&format!("read back after max: node {i}"), v);
+    }
+    row(
+        "half: schedule",
+        format!(
+            "{requests} pushes of {} lines, one due every {} for {} s: {}/s offered (50% of {}/s), {paced_conns} connections",
+            a.batch,
+            ms(interval),
+            a.paced_secs,
+            si(offered),
+            si(max_rate)
+        ),
+    );
+    row("half: acknowledged", format!("{} lines ({} failed pushes)", pr.acked_lines, pr.failures));
+    row(
+        "half: lines/s",
+        format!("{} (first due time to last answer: {paced_secs:.2} s)", si(pr.acked_lines as f64 / paced_secs)),
+    );
+    row("half: MB/s (raw lines)", format!("{:.1}", pr.acked_raw as f64 / 1e6 / paced_secs));
+    row(
+        "half: latency from due time",
+        format!(
+            "p50 {}, p99 {}, max {} (longest send delay {})",
+            ms(pr.p50),
+            ms(pr.p99),
+            ms(pr.max),
+            ms(pr.max_send_lag)
+        ),
+    );
+    let w = Duration::from_secs(if a.paced_secs >= 10 { 5 } else { 1 });
+    row("half: by time (acked lines/s; latency of pushes due)", pr.windows(w));
+    row("half: server CPU", format!("{:.2} s ({:.2} cores busy on average)", paced_cpu, paced_cpu / paced_secs));
+    row("half: server CPU per node", per_node(&pr.node_cpu_s, |c| format!("{c:.2} s")));
+    row("half: client CPU", format!("{:.2} s (the bench itself)", pr.client_cpu_s));
+    row("half: Raft term increments", term_delta(terms2, terms3));
+    for (i, v) in verify2.into_iter().enumerate() {
+        row(&format!("read back after half: node {i}"), v);
+    }
+    row("idle: settle", format!("{:.1} s", idle_settle.as_secs_f64()));
+    row("idle: CPU, all nodes", format!("{idle_pct:.1}% of one core over {idle_wall:.1} s"));
+    row("idle: CPU per node", per_node(&idle_cpu, |c| format!("{:.1}%", c / idle_wall * 100.0)));
+    row("idle: Raft term increments", term_delta(terms4, terms5));
+    row(
+        "disk after max push (live)",
+        format!(
+            "{} ({:.3} B per raw B, each node holds every line)",
+            per_node(&disk_live, |d| human_bytes(*d as f64)),
+            disk_live.iter().sum::<u64>() as f64 / NODES as f64 / raw1
+        ),
+    );
+    row(
+        "disk after SIGTERM",
+        format!(
+            "{} ({:.3} B per raw B of both pushes)",
+            per_node(&disk, |d| human_bytes(*d as f64)),
+            disk.iter().sum::<u64>() as f64 / NODES as f64 / raw_all
+        ),
+    );
+    row("memory: RSS after max push", per_node(&rss_after_push, |k| human_bytes(*k as f64 * 1024.0)));
+    row("memory: peak RSS", per_node(&peak_rss, |k| human_bytes(*k as f64 * 1024.0)));
+    row("shutdown (2, 1, 0 in turn)", per_node(&shutdown, |s| s.clone()));
+    row("result", if ok { "OK".into() } else { "FAILED (see above)".into() });
+    print_rows(&rows);
+
+    if a.keep || !ok {
+        eprintln!("bench: kept data and logs in {}", root.display());
+    } else if created {
+        let _ = std::fs::remove_dir_all(&root);
+    } else {
+        for l in &logs {
+            let _ = std::fs::remove_file(l);
+        }
     }
     Ok(ok)
 }
@@ -1599,7 +2935,7 @@ mod tests {
             let mut line = String::new();
             if i % 50 != 4 {
                 let format = if i % 2 == 0 { Format::Json } else { Format::Logfmt };
-                gen_line(&mut r, format, "info", ts, i == 9, &mut line);
+                gen_line(&mut r, format, "info", ts, i == 9, i % 3 == 0, &mut line);
             }
             per[s].push((ts, line));
         }
@@ -1628,6 +2964,224 @@ mod tests {
                 .collect(),
         };
         assert_eq!(ours, req.encode_to_vec());
+    }
+
+    #[test]
+    fn second_dataset_continues_every_stream_in_order() {
+        let a = Args {
+            balsa: PathBuf::from("balsa"),
+            lines: 2500,
+            streams: 7,
+            batch: 100,
+            streams_per_batch: 3,
+            concurrency: 1,
+            format: Format::Logfmt,
+            queries: 1,
+            data: None,
+            keep: false,
+            extra: Vec::new(),
+            seed: 1,
+            cluster: true,
+            paced_secs: 1,
+            idle_secs: 1,
+            logql: false,
+            logql_gb: 1.0,
+        };
+        let streams = stream_defs(a.streams);
+        let start = 1_700_000_000_000_000_000;
+        let first = generate(&a, &streams, 2500, start, SPAN_NS, 1).unwrap();
+        let second = generate(&a, &streams, 1050, first.last_ts + 1, 5_000_000_000, 2).unwrap();
+        assert_eq!((first.bodies.len(), second.bodies.len()), (25, 11));
+        assert_eq!(second.bodies.last().unwrap().lines, 50);
+        assert_eq!((first.needles, second.needles), (1, 1));
+        assert!(first.first_ts >= start && first.last_ts < start + SPAN_NS);
+        assert!(second.first_ts > first.last_ts && second.last_ts <= first.last_ts + 5_000_000_000);
+        // What balsa decodes: every stream's timestamps strictly increase across both datasets.
+        let mut last: std::collections::HashMap<String, i64> = Default::default();
+        let (mut lines, mut needles) = (0, 0);
+        for b in first.bodies.iter().chain(&second.bodies) {
+            let req = balsa_push::decode(Some("application/x-protobuf"), None, &b.bytes, usize::MAX).unwrap();
+            for s in &req.streams {
+                let prev = last.entry(s.labels.canonical()).or_insert(i64::MIN);
+                for e in &s.entries {
+                    assert!(e.ts_ns > *prev, "{}: {} after {}", s.labels.canonical(), e.ts_ns, prev);
+                    *prev = e.ts_ns;
+                    lines += 1;
+                    needles += e.line.contains(NEEDLE) as usize;
+                }
+            }
+        }
+        assert_eq!((lines, needles, last.len()), (3550, 2, 7));
+        let e1 = Expect::of(&first).and(Expect::of(&second));
+        assert_eq!((e1.first_ts, e1.last_ts, e1.needles, e1.lines), (first.first_ts, second.last_ts, 2, 3550));
+    }
+
+    /// Loki's logfmt grammar, strictly: `key=value` pairs separated by
+    /// spaces; a value is quoted or has no `=` and no `"`.
+    fn strict_logfmt(line: &str) -> bool {
+        let b = line.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b' ' {
+                i += 1;
+                continue;
+            }
+            let key = i;
+            while i < b.len() && b[i] != b'=' {
+                if b[i] == b' ' || b[i] == b'"' {
+                    return false;
+                }
+                i += 1;
+            }
+            if i == key || i == b.len() {
+                return false;
+            }
+            i += 1;
+            if b.get(i) == Some(&b'"') {
+                i += 1;
+                while i < b.len() && b[i] != b'"' {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+                if i >= b.len() {
+                    return false;
+                }
+                i += 1;
+            } else {
+                while i < b.len() && b[i] != b' ' {
+                    if b[i] == b'=' || b[i] == b'"' {
+                        return false;
+                    }
+                    i += 1;
+                }
+            }
+        }
+        true
+    }
+
+    #[test]
+    fn logql_data_is_valid_and_counted() {
+        let a = Args {
+            balsa: PathBuf::from("balsa"),
+            lines: 0,
+            streams: 6,
+            batch: 100,
+            streams_per_batch: 6,
+            concurrency: 1,
+            format: Format::Logfmt,
+            queries: 1,
+            data: None,
+            keep: false,
+            extra: Vec::new(),
+            seed: 1,
+            cluster: false,
+            paced_secs: 1,
+            idle_secs: 1,
+            logql: true,
+            logql_gb: 0.001,
+        };
+        let streams = logql_stream_defs(a.streams);
+        let lines = logql_lines(a.logql_gb);
+        let ds = generate(&a, &streams, lines, 1_700_000_000_000_000_000, LOGQL_SPAN_NS, 1).unwrap();
+        // At least the asked-for bytes of each format, and not much more.
+        for fc in ds.formats {
+            assert!(fc.raw >= 1_000_000 && fc.raw < 1_300_000, "{fc:?}");
+        }
+        // Recount what balsa decodes.
+        let mut got = [FormatCounts::default(); 2];
+        let mut search_paths = 0;
+        for b in &ds.bodies {
+            let req = balsa_push::decode(Some("application/x-protobuf"), None, &b.bytes, usize::MAX).unwrap();
+            for s in &req.streams {
+                assert_eq!(s.labels.get("app"), Some("x"));
+                assert_eq!(s.labels.get("level"), None, "level must come from the line");
+                let format = match s.labels.get("format") {
+                    Some("logfmt") => Format::Logfmt,
+                    Some("json") => Format::Json,
+                    other => panic!("format label {other:?}"),
+                };
+                for e in &s.entries {
+                    let (level, status) = match format {
+                        Format::Logfmt => {
+                            assert!(strict_logfmt(&e.line), "not strict logfmt: {}", e.line);
+                            search_paths += e.line.contains("path=\"/api/v1/search?q=") as usize;
+                            let field = |k: &str| {
+                                e.line
+                                    .split(' ')
+                                    .find_map(|kv| kv.strip_prefix(k).and_then(|v| v.strip_prefix('=')))
+                                    .unwrap()
+                                    .to_string()
+                            };
+                            (field("level"), field("status").parse::<u16>().unwrap())
+                        }
+                        Format::Json => {
+                            let v: serde_json::Value = serde_json::from_str(&e.line).unwrap();
+                            (v["level"].as_str().unwrap().to_string(), v["status"].as_u64().unwrap() as u16)
+                        }
+                    };
+                    let fc = &mut got[format as usize];
+                    fc.lines += 1;
+                    fc.raw += e.line.len() as u64;
+                    fc.by_level[LEVELS.iter().position(|l| *l == level).unwrap()] += 1;
+                    fc.status_5xx += (status >= 500) as u64;
+                    assert_eq!(status >= 500, level == "error", "{}", e.line);
+                }
+            }
+        }
+        assert_eq!(got, ds.formats);
+        assert!(search_paths > 0, "the quoted search path is exercised");
+        assert_eq!(got[0].lines + got[1].lines, lines as u64);
+        for fc in got {
+            // Every level occurs; errors are about 1%.
+            assert!(fc.by_level.iter().all(|n| *n > 0), "{fc:?}");
+            assert!(fc.status_5xx * 200 > fc.lines && fc.status_5xx * 50 < fc.lines, "{fc:?}");
+        }
+        // The default modes' lines keep their unquoted search path.
+        let mut r = Rng::new(5);
+        let mut found = false;
+        for i in 0..200 {
+            let mut line = String::new();
+            gen_line(&mut r, Format::Logfmt, "info", i, false, false, &mut line);
+            found |= line.contains(" path=/api/v1/search?q=");
+        }
+        assert!(found);
+    }
+
+    #[test]
+    fn logql_answers_are_checked() {
+        let matrix = |info: &str| {
+            JsonParser::parse(
+                format!(
+                    r#"{{"status":"success","data":{{"resultType":"matrix","result":[
+                    {{"metric":{{"level":"error"}},"values":[[1,"1"]]}},
+                    {{"metric":{{"level":"info"}},"values":[[1,"2"],[61,"{info}"]]}}]}}}}"#
+                )
+                .as_bytes(),
+            )
+            .unwrap()
+        };
+        let want = Check::LevelCounts { want: [0, 1, 5, 0], steps: 2 };
+        assert!(check_logql(&matrix("3"), want).is_ok());
+        assert!(check_logql(&matrix("4"), want).unwrap_err().contains("info: 6 counted, 5 generated"));
+        assert!(check_logql(&matrix("3"), Check::LevelCounts { want: [0, 1, 5, 0], steps: 1 }).is_err());
+        assert!(check_logql(&matrix("2.5"), want).is_err());
+        let streams = |lines: &[&str]| {
+            let values: Vec<String> = lines.iter().map(|l| format!(r#"["1",{l:?}]"#)).collect();
+            JsonParser::parse(
+                format!(
+                    r#"{{"status":"success","data":{{"resultType":"streams","result":[{{"stream":{{}},"values":[{}]}}]}}}}"#,
+                    values.join(",")
+                )
+                .as_bytes(),
+            )
+            .unwrap()
+        };
+        let ok5 = r#"{"status":503}"#;
+        assert!(check_logql(&streams(&[ok5, ok5]), Check::Status5xx(2)).is_ok());
+        assert!(check_logql(&streams(&[ok5]), Check::Status5xx(2)).is_err());
+        assert!(check_logql(&streams(&[ok5, r#"{"status":404}"#]), Check::Status5xx(2)).is_err());
+        assert!(check_logql(&streams(&["a needle"]), Check::Needles(1)).is_ok());
+        assert!(check_logql(&streams(&["a haystack"]), Check::Needles(1)).is_err());
+        assert!(check_logql(&matrix("3"), Check::Needles(1)).is_err());
     }
 
     #[test]

@@ -84,7 +84,7 @@ impl fmt::Display for Duration {
         if nanos == 0 {
             return f.write_str("0s");
         }
-        if nanos % 1_000_000 != 0 {
+        if !nanos.is_multiple_of(1_000_000) {
             return write!(f, "{}ns", nanos);
         }
         let mut ms = (nanos / 1_000_000) as u64;
@@ -156,7 +156,7 @@ impl FromStr for ByteSize {
 impl fmt::Display for ByteSize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (unit, size) in [("GB", 1u64 << 30), ("MB", 1 << 20), ("KB", 1 << 10)] {
-            if self.0 >= size && self.0 % size == 0 {
+            if self.0 >= size && self.0.is_multiple_of(size) {
                 return write!(f, "{}{}", self.0 / size, unit);
             }
         }
@@ -212,8 +212,8 @@ mod tests {
     #[test]
     fn durations() {
         let cases = [
-            ("2h", 7200_000),
-            ("1h30m", 5400_000),
+            ("2h", 7_200_000),
+            ("1h30m", 5_400_000),
             ("7d", 7 * 86_400_000),
             ("500ms", 500),
             ("90", 90_000),
