@@ -29,6 +29,10 @@ impl From<QueryError> for ApiError {
                 tracing::error!(error = %m, "query storage failure");
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error reading data, see the server logs")
             }
+            QueryError::Unavailable(m) => {
+                tracing::error!(error = %m, "query cannot reach object storage");
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, m)
+            }
             QueryError::Timeout => ApiError::new(StatusCode::GATEWAY_TIMEOUT, balsa_query::TIMEOUT_MESSAGE),
             // Loki writes non-client evaluation errors as a 500 with their text.
             QueryError::Execution(m) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, m),

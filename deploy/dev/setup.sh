@@ -30,4 +30,9 @@ if [ "${BALSA_SETUP_PYTHON:-1}" = "1" ]; then
     echo "setup: installing python test packages with pip" >&2
     python3 -m pip install -q --disable-pip-version-check python-logging-loki pytest requests
   fi
+  # moto_server: the real S3 server the tiering tests start.
+  if ! command -v moto_server >/dev/null 2>&1 && ! python3 -c 'import moto.server, flask_cors' >/dev/null 2>&1; then
+    echo "setup: installing moto[server] (S3 for the tiering tests) with pip" >&2
+    python3 -m pip install -q --disable-pip-version-check 'moto[server]'
+  fi
 fi

@@ -23,6 +23,7 @@ use std::path::PathBuf;
 
 use balsa_model::units::{ByteSize, Duration};
 use balsa_push::LimitsConfig;
+use balsa_s3::AwsConfig;
 use balsa_storage::IngesterConfig;
 use serde::{Deserialize, Serialize};
 use serde_yaml_ng::{Mapping, Value};
@@ -51,6 +52,9 @@ pub struct Config {
     pub limits_config: LimitsConfig,
     pub ingester: IngesterConfig,
     pub runtime_config: RuntimeConfigConfig,
+    pub storage_config: StorageConfig,
+    pub chunk_store_config: ChunkStoreConfig,
+    pub compactor: CompactorConfig,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -165,6 +169,101 @@ pub struct RuntimeConfigConfig {
 impl Default for RuntimeConfigConfig {
     fn default() -> Self {
         Self { file: String::new(), period: Duration::from_secs(10) }
+    }
+}
+
+/// Loki's `storage_config`: where sealed chunks live. With
+/// `aws.bucketnames` set they move to S3; otherwise they stay replicated on
+/// every node.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    pub aws: AwsConfig,
+    /// Prefix of every object key (a Balsa key), e.g. `prod/`.
+    pub object_prefix: String,
+    /// How often each group leader looks for sealed chunks to upload.
+    pub upload_interval: Duration,
+    /// Above this many chunks waiting for upload on one node, a warning is
+    /// logged on every round (`balsa_tier_pending_chunks` shows the number).
+    pub max_pending_uploads: u64,
+    /// How often group leaders delete objects that no chunk refers to
+    /// (left by an upload whose Raft entry never committed).
+    pub orphan_sweep_interval: Duration,
+    /// Objects younger than this are never swept.
+    pub orphan_grace_period: Duration,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            aws: AwsConfig::default(),
+            object_prefix: String::new(),
+            upload_interval: Duration::from_secs(5),
+            max_pending_uploads: 10_000,
+            orphan_sweep_interval: Duration::from_secs(600),
+            orphan_grace_period: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Loki's `compactor`: retention. There is no separate compactor process:
+/// each shard's group leader applies retention through Raft.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CompactorConfig {
+    /// Delete data older than `limits_config.retention_period` /
+    /// `retention_stream`. Off: data lives forever, as in Loki.
+    pub retention_enabled: bool,
+    /// How often retention runs.
+    pub compaction_interval: Duration,
+    /// Accepted so Loki configs load; Balsa keeps no compactor files.
+    pub working_directory: String,
+    /// Accepted so Loki configs load; delete requests live in Raft.
+    pub delete_request_store: String,
+}
+
+impl Default for CompactorConfig {
+    fn default() -> Self {
+        Self {
+            retention_enabled: false,
+            compaction_interval: Duration::from_secs(600),
+            working_directory: String::new(),
+            delete_request_store: String::new(),
+        }
+    }
+}
+
+/// Loki's `chunk_store_config`; only the embedded chunk cache applies.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChunkStoreConfig {
+    pub chunk_cache_config: ChunkCacheConfig,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChunkCacheConfig {
+    pub embedded_cache: EmbeddedCacheConfig,
+}
+
+/// The in-memory cache of chunks fetched from S3.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmbeddedCacheConfig {
+    pub enabled: bool,
+    pub max_size_mb: u64,
+}
+
+impl Default for EmbeddedCacheConfig {
+    fn default() -> Self {
+        Self { enabled: true, max_size_mb: 512 }
+    }
+}
+
+impl EmbeddedCacheConfig {
+    /// The cache bound in bytes; 0 when disabled.
+    pub fn max_bytes(&self) -> u64 {
+        if self.enabled { self.max_size_mb.saturating_mul(1 << 20) } else { 0 }
     }
 }
 
@@ -515,6 +614,20 @@ impl Config {
         }
         if let Err(reason) = self.ingester.validate() {
             return Err(ConfigError::Invalid { key: "ingester".into(), reason });
+        }
+        if let Err((key, reason)) = self.storage_config.aws.validate() {
+            return bad(&format!("storage_config.aws.{key}"), &reason);
+        }
+        for (i, rule) in self.limits_config.retention_stream.iter().enumerate() {
+            if let Err(e) = crate::retention::check_selector(&rule.selector) {
+                return bad(&format!("limits_config.retention_stream[{i}].selector"), &e);
+            }
+        }
+        if self.compactor.compaction_interval.0.is_zero() {
+            return bad("compactor.compaction_interval", "must be positive");
+        }
+        if self.storage_config.upload_interval.0.is_zero() {
+            return bad("storage_config.upload_interval", "must be positive");
         }
         Ok(())
     }
@@ -1001,7 +1114,8 @@ ingester:
         let cases = [
             ("server:\n  http_listen_prot: 3200\n", "server.http_listen_prot"),
             ("auth_enabeld: true\n", "auth_enabeld"),
-            ("storage_config:\n  aws: {}\n", "storage_config"),
+            ("storage_config:\n  aws:\n    bucket_names: x\n", "storage_config.aws.bucket_names"),
+            ("query_scheduler:\n  max_outstanding_requests_per_tenant: 4\n", "query_scheduler"),
             ("limits_config:\n  max_line_sise: 1MB\n", "limits_config.max_line_sise"),
             ("ingester:\n  chunk_encoding: snappy\n", "ingester.chunk_encoding"),
             ("cluster:\n  shards: 4\n  replicas: 3\n", "cluster.replicas"),
@@ -1139,7 +1253,11 @@ ingester:
             (&["--nope"], "unknown flag \"-nope\""),
             (&["-server.nope.deeper=1"], "unknown flag \"-server.nope.deeper\""),
             (&["-server.http_listen_port.x=1"], "unknown flag \"-server.http_listen_port.x\""),
-            (&["-storage_config.aws.secret_access_key=x"], "unknown flag \"-storage_config.aws.secret_access_key\""),
+            (&["-storage_config.aws.secret_key=x"], "unknown flag \"-storage_config.aws.secret_key\""),
+            (
+                &["-storage_config.aws.secret_access_key=x"],
+                "invalid config key \"storage_config.aws.secret_access_key\": access_key_id and secret_access_key",
+            ),
             (&["-server=x"], "flag -server names the section \"server\""),
             (&["-server.http_listen_port"], "flag -server.http_listen_port needs a value"),
             (&["-config.file"], "flag -config.file needs a value"),
@@ -1161,6 +1279,17 @@ ingester:
             let msg = load_err(a, &[]);
             assert!(msg.contains(want), "{a:?}: {msg:?} lacks {want:?}");
         }
+    }
+
+    #[test]
+    fn retention_stream_selectors_are_checked() {
+        let ok = "limits_config:\n  retention_stream:\n  - selector: '{ns=\"dev\"}'\n    priority: 1\n    period: 24h\n";
+        let c = Config::from_yaml_str(ok).unwrap();
+        assert!(c.validate().is_ok());
+        assert_eq!(c.limits_config.retention_stream[0].period.0, std::time::Duration::from_secs(86400));
+        let bad = Config::from_yaml_str(&ok.replace(r#"{ns=\"dev\"}"#, "nope")).unwrap();
+        let err = bad.validate().unwrap_err().to_string();
+        assert!(err.contains("limits_config.retention_stream[0].selector"), "{err}");
     }
 
     #[test]

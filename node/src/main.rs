@@ -3,7 +3,9 @@
 mod config;
 mod distributor;
 mod server;
+mod retention;
 mod status;
+mod tiering;
 
 use anyhow::Context;
 

@@ -10,10 +10,14 @@ use balsa_push::{Overrides, RateLimiter, Reload, RuntimeConfig, StreamRateLimite
 use std::collections::BTreeMap;
 
 use balsa_raft::{ClusterSpec, RaftConfig, RaftNode};
+use balsa_s3::ColdCache;
+use balsa_storage::ObjectStore;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 use crate::config::{Config, LogFormat};
 use crate::distributor::Distributor;
+use crate::retention::Retention;
+use crate::tiering::Uploader;
 
 pub fn init_tracing(cfg: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -133,10 +137,44 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let overrides = Arc::new(Overrides::new(cfg.limits_config.clone()));
     let runtime_config = load_runtime_config(&cfg, &overrides)?;
     let clustered = cluster.peers.len() > 1;
+    let object_store = if cfg.storage_config.aws.enabled() {
+        let store = crate::tiering::connect(&cfg.storage_config.aws).await?;
+        tracing::info!(bucket = store.bucket(), prefix = %cfg.storage_config.object_prefix, "sealed chunks move to s3");
+        Some(store)
+    } else {
+        None
+    };
     let raft =
         RaftNode::open(node_id, &data_dir, cfg.cluster.shards, cfg.ingester.clone(), RaftConfig::default(), cluster)
             .await
             .context("open shard groups")?;
+    let uploader = object_store.map(|store| {
+        let cache_bytes = cfg.chunk_store_config.chunk_cache_config.embedded_cache.max_bytes();
+        let store: Arc<dyn ObjectStore> = store;
+        raft.set_cold(Arc::new(ColdCache::new(Arc::clone(&store), tokio::runtime::Handle::current(), cache_bytes)));
+        tokio::spawn(
+            Uploader {
+                raft: Arc::clone(&raft),
+                store,
+                prefix: cfg.storage_config.object_prefix.clone(),
+                interval: cfg.storage_config.upload_interval.0,
+                max_pending: cfg.storage_config.max_pending_uploads,
+                sweep_interval: cfg.storage_config.orphan_sweep_interval.0,
+                orphan_grace: cfg.storage_config.orphan_grace_period.0,
+            }
+            .run(),
+        )
+    });
+    let retention = cfg.compactor.retention_enabled.then(|| {
+        tokio::spawn(
+            Retention {
+                raft: Arc::clone(&raft),
+                overrides: Arc::clone(&overrides),
+                interval: cfg.compactor.compaction_interval.0,
+            }
+            .run(),
+        )
+    });
     let grpc_addr = cfg.server.grpc_addr();
     let grpc_listener =
         tokio::net::TcpListener::bind(&grpc_addr).await.with_context(|| format!("listen on {grpc_addr} (grpc)"))?;
@@ -202,6 +240,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     serve.await.context("http server")?;
     tracing::info!("stopped accepting requests; finishing in-flight work");
     gauges.abort();
+    for task in [uploader, retention].into_iter().flatten() {
+        task.abort();
+    }
     if let Some(r) = reloads {
         r.abort();
     }

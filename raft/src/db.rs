@@ -171,6 +171,25 @@ impl Db {
     }
 }
 
+/// Closes RocksDB on the thread that drops the last handle. Without this the
+/// flusher thread, which holds the other `Arc<DB>`, would close it after the
+/// sender goes away: a detached close that can still be running when the
+/// process exits, racing RocksDB's static destructors (SIGABRT "pthread lock:
+/// Invalid argument", facebook/rocksdb#11349).
+impl Drop for Db {
+    fn drop(&mut self) {
+        drop(self.flusher.get_mut().unwrap_or_else(|e| e.into_inner()).take());
+        let thread = self.flusher_thread.get_mut().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(thread) = thread {
+            // A waiter run by the flusher may hold the last handle; that
+            // thread cannot join itself and ends on its own right after.
+            if thread.thread().id() != std::thread::current().id() {
+                let _ = thread.join();
+            }
+        }
+    }
+}
+
 fn flusher_loop(db: Arc<DB>, rx: mpsc::Receiver<Waiter>) {
     while let Ok(first) = rx.recv() {
         let mut waiters = vec![first];

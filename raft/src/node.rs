@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use balsa_storage::{ApplyOutcome, IngesterConfig, Shard, ShardCommand, ShardReader};
+use balsa_storage::{ApplyOutcome, ColdChunks, IngesterConfig, Shard, ShardCommand, ShardReader};
 use openraft::BasicNode;
 use openraft::async_runtime::WatchReceiver;
 use openraft::errors::{ClientWriteError, LinearizableReadError, RaftError as OpenraftError};
@@ -64,6 +64,8 @@ pub struct RaftNode {
     snapshots: PathBuf,
     op_timeout: Duration,
     liveness: Liveness,
+    /// Where readers find chunks that moved to the object store.
+    cold: std::sync::RwLock<Option<Arc<dyn ColdChunks>>>,
 }
 
 /// When each peer last answered a node-level ping: one ping per node pair,
@@ -149,6 +151,7 @@ impl RaftNode {
             snapshots,
             op_timeout: raft.op_timeout,
             liveness: Liveness::default(),
+            cold: std::sync::RwLock::new(None),
         });
         if node.members.len() == 1 {
             node.initialize_groups().await?;
@@ -495,7 +498,25 @@ impl RaftNode {
     /// A reader over this node's replica of `shard`.
     pub fn reader(&self, shard: u32) -> Option<ShardReader> {
         let g = self.groups.get(shard as usize)?;
-        Some(g.storage.reader(Arc::new(self.db.sm_kv())))
+        let cold = self.cold.read().expect("cold lock").clone();
+        Some(g.storage.reader(Arc::new(self.db.sm_kv())).with_cold(cold))
+    }
+
+    /// This node's replica of `shard`'s storage (for retention planning).
+    pub fn shard_storage(&self, shard: u32) -> Option<Arc<Shard>> {
+        self.groups.get(shard as usize).map(|g| Arc::clone(&g.storage))
+    }
+
+    /// Lets readers fetch chunks that were moved to an object store.
+    pub fn set_cold(&self, cold: Arc<dyn ColdChunks>) {
+        *self.cold.write().expect("cold lock") = Some(cold);
+    }
+
+    /// True when this node currently leads `shard`'s group.
+    pub fn is_leader(&self, shard: u32) -> bool {
+        self.groups
+            .get(shard as usize)
+            .is_some_and(|g| g.raft.metrics().borrow_watched().current_leader == Some(self.id))
     }
 
     /// True when every group has a leader.

@@ -36,6 +36,14 @@ pub struct ChunkMeta {
     pub uncompressed: u64,
     #[prost(message, repeated, tag = "5")]
     pub blocks: Vec<BlockMeta>,
+    /// Set once the chunk lives in the object store: its object key. The
+    /// local copy of the data is deleted when this is recorded.
+    #[prost(string, tag = "6")]
+    pub object: String,
+    /// Where the chunk data starts inside the object (block offsets are
+    /// relative to it).
+    #[prost(uint64, tag = "7")]
+    pub data_offset: u64,
 }
 
 impl ChunkMeta {

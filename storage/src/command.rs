@@ -46,9 +46,56 @@ pub struct Push {
     pub unordered_writes: bool,
 }
 
+/// A sealed chunk now lives in the object store under `object`: replicas
+/// record that and drop their local copy of the data.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ChunkUploaded {
+    #[prost(uint64, tag = "1")]
+    pub stream_id: u64,
+    #[prost(int64, tag = "2")]
+    pub min_ts: i64,
+    #[prost(uint32, tag = "3")]
+    pub seq: u32,
+    #[prost(string, tag = "4")]
+    pub object: String,
+    #[prost(uint64, tag = "5")]
+    pub data_offset: u64,
+}
+
+/// A chunk found in the object store that the shard does not know: a
+/// cluster started on empty disks with an existing bucket adopts it.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct AdoptChunk {
+    #[prost(string, tag = "1")]
+    pub tenant: String,
+    #[prost(message, repeated, tag = "2")]
+    pub labels: Vec<Pair>,
+    #[prost(uint32, tag = "3")]
+    pub seq: u32,
+    /// The chunk's meta, with `object` and `data_offset` set.
+    #[prost(message, optional, tag = "4")]
+    pub meta: Option<crate::chunk::ChunkMeta>,
+}
+
+/// Retention: drop the stream's sealed chunks that end before `before_ns`
+/// (whole chunks, as Loki's compactor does) and head entries older than it.
+/// The stream goes away when nothing is left. Objects of dropped chunks are
+/// deleted from the object store by the orphan sweep.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Expire {
+    #[prost(uint64, tag = "1")]
+    pub stream_id: u64,
+    #[prost(int64, tag = "2")]
+    pub before_ns: i64,
+}
+
+/// The shard has looked for objects to adopt once; it never does again.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct AdoptionDone {}
+
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct ShardCommand {
-    #[prost(oneof = "shard_command::Kind", tags = "1")]
+    #[prost(oneof = "shard_command::Kind", tags = "1, 2, 3, 4, 5")]
     pub kind: Option<shard_command::Kind>,
 }
 
@@ -57,12 +104,36 @@ pub mod shard_command {
     pub enum Kind {
         #[prost(message, tag = "1")]
         Push(super::Push),
+        #[prost(message, tag = "2")]
+        ChunkUploaded(super::ChunkUploaded),
+        #[prost(message, tag = "3")]
+        AdoptChunk(super::AdoptChunk),
+        #[prost(message, tag = "4")]
+        AdoptionDone(super::AdoptionDone),
+        #[prost(message, tag = "5")]
+        Expire(super::Expire),
     }
 }
 
 impl ShardCommand {
     pub fn push(push: Push) -> Self {
         Self { kind: Some(shard_command::Kind::Push(push)) }
+    }
+
+    pub fn chunk_uploaded(uploaded: ChunkUploaded) -> Self {
+        Self { kind: Some(shard_command::Kind::ChunkUploaded(uploaded)) }
+    }
+
+    pub fn adopt_chunk(adopt: AdoptChunk) -> Self {
+        Self { kind: Some(shard_command::Kind::AdoptChunk(adopt)) }
+    }
+
+    pub fn expire(stream_id: u64, before_ns: i64) -> Self {
+        Self { kind: Some(shard_command::Kind::Expire(Expire { stream_id, before_ns })) }
+    }
+
+    pub fn adoption_done() -> Self {
+        Self { kind: Some(shard_command::Kind::AdoptionDone(AdoptionDone {})) }
     }
 }
 

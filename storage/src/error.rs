@@ -8,6 +8,10 @@ pub enum ErrorKind {
     Io,
     /// Bytes on disk could not be decoded.
     Corrupt,
+    /// The object store could not be reached or refused the request.
+    Unavailable,
+    /// The object store has no object under the key.
+    NotFound,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +27,12 @@ impl StorageError {
     pub fn corrupt(context: impl Into<String>) -> Self {
         Self { kind: ErrorKind::Corrupt, context: context.into() }
     }
+    pub fn unavailable(context: impl Into<String>) -> Self {
+        Self { kind: ErrorKind::Unavailable, context: context.into() }
+    }
+    pub fn not_found(context: impl Into<String>) -> Self {
+        Self { kind: ErrorKind::NotFound, context: context.into() }
+    }
 }
 
 impl fmt::Display for StorageError {
@@ -30,6 +40,8 @@ impl fmt::Display for StorageError {
         let kind = match self.kind {
             ErrorKind::Io => "storage i/o error",
             ErrorKind::Corrupt => "corrupt data",
+            ErrorKind::Unavailable => "object storage unavailable",
+            ErrorKind::NotFound => "object not found",
         };
         write!(f, "{kind}: {}", self.context)
     }
@@ -39,7 +51,10 @@ impl std::error::Error for StorageError {}
 
 impl From<StorageError> for balsa_model::ReadError {
     fn from(e: StorageError) -> Self {
-        balsa_model::ReadError(e.to_string())
+        match e.kind {
+            ErrorKind::Unavailable => balsa_model::ReadError::unavailable(e.to_string()),
+            _ => balsa_model::ReadError::new(e.to_string()),
+        }
     }
 }
 

@@ -7,6 +7,8 @@
 //! shard | 'H' | stream_id | ts | entry_hash    -> head entry (line + structured metadata)
 //! shard | 'c' | stream_id | min_ts | seq       -> ChunkMeta (blocks with min/max ts)
 //! shard | 'C' | stream_id | min_ts | seq       -> chunk data (snappy blocks)
+//! shard | 'U' | stream_id | min_ts | seq       -> empty: sealed, not yet in the object store
+//! shard | 'A'                                  -> empty: the shard looked for objects to adopt
 //! ```
 //! Timestamps are i64 nanoseconds with the sign bit flipped, big-endian, so
 //! byte order is time order.
@@ -17,6 +19,13 @@ pub const STREAM: u8 = b'S';
 pub const HEAD: u8 = b'H';
 pub const CHUNK_META: u8 = b'c';
 pub const CHUNK_DATA: u8 = b'C';
+pub const UPLOAD_PENDING: u8 = b'U';
+pub const ADOPTED: u8 = b'A';
+
+/// The marker that a shard has adopted what the object store held.
+pub fn adopted(shard: u32) -> Vec<u8> {
+    kind_prefix(shard, ADOPTED)
+}
 
 pub fn shard_prefix(shard: u32) -> Vec<u8> {
     shard.to_be_bytes().to_vec()
@@ -104,6 +113,10 @@ pub fn chunk_data(shard: u32, stream: StreamId, min_ts: i64, seq: u32) -> Vec<u8
     k
 }
 
+pub fn upload_pending(shard: u32, stream: StreamId, min_ts: i64, seq: u32) -> Vec<u8> {
+    with_kind_of(&chunk_data(shard, stream, min_ts, seq), UPLOAD_PENDING)
+}
+
 /// Every key of one kind for one stream.
 pub fn stream_kind_range(shard: u32, kind: u8, stream: StreamId) -> (Vec<u8>, Vec<u8>) {
     let lo = with_kind(shard, kind, stream, 0);
@@ -116,9 +129,21 @@ pub fn stream_kind_range(shard: u32, kind: u8, stream: StreamId) -> (Vec<u8>, Ve
 
 /// The data key that belongs to a chunk meta key.
 pub fn data_key_for_meta(meta_key: &[u8]) -> Vec<u8> {
-    let mut k = meta_key.to_vec();
-    k[4] = CHUNK_DATA;
+    with_kind_of(meta_key, CHUNK_DATA)
+}
+
+/// The same chunk's key of another kind (`c`, `C` and `U` share a suffix).
+pub fn with_kind_of(chunk_key: &[u8], kind: u8) -> Vec<u8> {
+    let mut k = chunk_key.to_vec();
+    k[4] = kind;
     k
+}
+
+/// (stream, min_ts, seq) of a `c`, `C` or `U` key.
+pub fn chunk_id_of(chunk_key: &[u8]) -> (StreamId, i64, u32) {
+    let mut seq = [0u8; 4];
+    seq.copy_from_slice(&chunk_key[21..25]);
+    (stream_id_of(chunk_key), decode_ts(&chunk_key[13..21]), u32::from_be_bytes(seq))
 }
 
 #[cfg(test)]
@@ -146,5 +171,7 @@ mod tests {
         let (lo, hi) = stream_kind_range(3, HEAD, 42);
         assert!(k >= lo && k < hi);
         assert_eq!(data_key_for_meta(&chunk_meta(1, 2, 3, 4)), chunk_data(1, 2, 3, 4));
+        assert_eq!(with_kind_of(&chunk_meta(1, 2, 3, 4), UPLOAD_PENDING), upload_pending(1, 2, 3, 4));
+        assert_eq!(chunk_id_of(&upload_pending(1, 2, -3, 4)), (2, -3, 4));
     }
 }

@@ -13,9 +13,11 @@ pub mod keys;
 pub mod kv;
 pub mod shard;
 pub mod testing;
+pub mod tier;
 
 pub use command::{ApplyOutcome, Push, ShardCommand};
 pub use config::IngesterConfig;
 pub use error::{ErrorKind, StorageError};
 pub use kv::{KvRead, KvWrite, MemKv, WriteBatch};
-pub use shard::{Shard, ShardReader, ShardStats};
+pub use shard::{Shard, ShardReader, ShardStats, StreamRecord};
+pub use tier::{ColdChunks, ObjectStore};

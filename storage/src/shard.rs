@@ -16,11 +16,12 @@ use balsa_model::{Direction, Entry, LabelPair, Labels, ReadError, StreamId, Stre
 
 use crate::chunk::{self, ChunkMeta};
 use crate::codec::{decode_entry, encode_entry, entry_hash};
-use crate::command::{ApplyOutcome, Pair, Push, ShardCommand, shard_command};
+use crate::command::{AdoptChunk, ApplyOutcome, ChunkUploaded, Expire, Pair, Push, ShardCommand, shard_command};
 use crate::config::IngesterConfig;
 use crate::error::{Result, StorageError};
 use crate::keys;
 use crate::kv::{KvRead, Overlay, WriteBatch};
+use crate::tier::ColdChunks;
 
 /// How often (in entry time) the shard looks for idle head chunks.
 const IDLE_CHECK_INTERVAL_NS: i64 = 60_000_000_000;
@@ -172,6 +173,13 @@ impl Shard {
         for cmd in commands {
             let outcome = match &cmd.kind {
                 Some(shard_command::Kind::Push(push)) => work.push(push)?,
+                Some(shard_command::Kind::ChunkUploaded(up)) => work.chunk_uploaded(up)?,
+                Some(shard_command::Kind::AdoptChunk(adopt)) => work.adopt_chunk(adopt)?,
+                Some(shard_command::Kind::Expire(expire)) => work.expire(expire)?,
+                Some(shard_command::Kind::AdoptionDone(_)) => {
+                    work.overlay.put(keys::adopted(self.id), Vec::new());
+                    ApplyOutcome::default()
+                }
                 None => ApplyOutcome::default(),
             };
             outcomes.push(outcome);
@@ -216,9 +224,59 @@ impl Shard {
         pending.outcomes
     }
 
+    /// Every stream as (id, tenant, labels, oldest entry time), for
+    /// retention, which runs next to the group leader.
+    pub fn stream_summaries(&self) -> Vec<(StreamId, String, Labels, i64)> {
+        let state = self.state.read().expect("shard state lock");
+        let mut out: Vec<_> = state
+            .streams
+            .iter()
+            .map(|(id, st)| (*id, st.record.tenant.clone(), st.labels.clone(), st.record.min_ts))
+            .collect();
+        out.sort_unstable_by_key(|s| s.0);
+        out
+    }
+
+    /// Whether [`ShardCommand::expire`] with `before_ns` would drop anything
+    /// of `stream`: a head entry or a whole chunk older than the cut-off.
+    pub fn has_expired(&self, kv: &dyn KvRead, stream: StreamId, before_ns: i64) -> Result<bool> {
+        let record = {
+            let state = self.state.read().expect("shard state lock");
+            match state.streams.get(&stream) {
+                Some(st) => st.record.clone(),
+                None => return Ok(false),
+            }
+        };
+        if record.min_ts >= before_ns {
+            return Ok(false);
+        }
+        if record.head_entries > 0 && record.head_first_ts < before_ns {
+            return Ok(true);
+        }
+        let (lo, _) = keys::stream_kind_range(self.id, keys::CHUNK_META, stream);
+        let mut hi = lo.clone();
+        hi.extend_from_slice(&keys::encode_ts(before_ns));
+        let mut expired = false;
+        let mut err = None;
+        kv.scan(&lo, &hi, false, &mut |_, v| match <ChunkMeta as prost::Message>::decode(v) {
+            Ok(meta) => {
+                expired = meta.max_ts < before_ns;
+                !expired
+            }
+            Err(e) => {
+                err = Some(StorageError::from(e));
+                false
+            }
+        })?;
+        match err {
+            Some(e) => Err(e),
+            None => Ok(expired),
+        }
+    }
+
     /// A reader over this shard's data in `kv`.
     pub fn reader(self: &Arc<Self>, kv: Arc<dyn KvRead>) -> ShardReader {
-        ShardReader { shard: Arc::clone(self), kv }
+        ShardReader { shard: Arc::clone(self), kv, cold: None }
     }
 }
 
@@ -345,6 +403,130 @@ impl ApplyWork<'_> {
         Ok(())
     }
 
+    /// Records that a sealed chunk is in the object store and drops the
+    /// local bytes. Idempotent; a chunk deleted meanwhile stays deleted (its
+    /// object is an orphan for the sweep).
+    fn chunk_uploaded(&mut self, up: &ChunkUploaded) -> Result<ApplyOutcome> {
+        let shard = self.shard.id;
+        self.overlay.delete(keys::upload_pending(shard, up.stream_id, up.min_ts, up.seq));
+        let meta_key = keys::chunk_meta(shard, up.stream_id, up.min_ts, up.seq);
+        if let Some(bytes) = self.overlay.get(&meta_key)? {
+            let mut meta = <ChunkMeta as prost::Message>::decode(bytes.as_slice())?;
+            if meta.object.is_empty() && !up.object.is_empty() {
+                meta.object = up.object.clone();
+                meta.data_offset = up.data_offset;
+                self.overlay.put(meta_key.clone(), prost::Message::encode_to_vec(&meta));
+                self.overlay.delete(keys::data_key_for_meta(&meta_key));
+            }
+        }
+        Ok(ApplyOutcome { accepted: 1, rejected: Vec::new() })
+    }
+
+    /// Retention for one stream; see [`Expire`].
+    fn expire(&mut self, expire: &Expire) -> Result<ApplyOutcome> {
+        let shard = self.shard.id;
+        let id = expire.stream_id;
+        let Some(mut st) = self.stream(id) else {
+            return Ok(ApplyOutcome::default());
+        };
+        let mut dropped = 0u64;
+        // Chunks, oldest first: drop those that end before the cut-off.
+        let (lo, hi) = keys::stream_kind_range(shard, keys::CHUNK_META, id);
+        let mut metas = Vec::new();
+        self.overlay.scan(&lo, &hi, false, &mut |k, v| {
+            metas.push((k.to_vec(), v.to_vec()));
+            true
+        })?;
+        let mut oldest_kept = i64::MAX;
+        for (key, value) in metas {
+            let meta = <ChunkMeta as prost::Message>::decode(value.as_slice())?;
+            if meta.max_ts < expire.before_ns {
+                self.overlay.delete(keys::with_kind_of(&key, keys::CHUNK_DATA));
+                self.overlay.delete(keys::with_kind_of(&key, keys::UPLOAD_PENDING));
+                self.overlay.delete(key);
+                st.record.chunks = st.record.chunks.saturating_sub(1);
+                dropped += meta.entries as u64;
+            } else {
+                oldest_kept = oldest_kept.min(meta.min_ts);
+            }
+        }
+        // Head entries older than the cut-off.
+        if st.record.head_entries > 0 && st.record.head_first_ts < expire.before_ns {
+            let (lo, hi) = keys::head_range(shard, id, i64::MIN, i64::MAX);
+            let mut head = Vec::new();
+            self.overlay.scan(&lo, &hi, false, &mut |k, v| {
+                head.push((k.to_vec(), v.to_vec()));
+                true
+            })?;
+            let r = &mut st.record;
+            r.head_entries = 0;
+            r.head_bytes = 0;
+            r.head_first_ts = i64::MAX;
+            r.head_last_ts = i64::MIN;
+            for (key, value) in head {
+                let ts = keys::head_ts_of(&key);
+                let len = decode_entry(&value, &mut 0)?.size() as u64;
+                if ts < expire.before_ns {
+                    self.overlay.delete(key);
+                    dropped += 1;
+                } else {
+                    r.head_entries += 1;
+                    r.head_bytes += len;
+                    r.head_first_ts = r.head_first_ts.min(ts);
+                    r.head_last_ts = r.head_last_ts.max(ts);
+                }
+            }
+        }
+        if dropped == 0 {
+            return Ok(ApplyOutcome::default());
+        }
+        let r = &mut st.record;
+        if r.chunks == 0 && r.head_entries == 0 {
+            // Nothing left: the stream goes away (its id comes back if it is pushed to again).
+            self.touched.insert(id, None);
+        } else {
+            r.min_ts = oldest_kept.min(if r.head_entries > 0 { r.head_first_ts } else { i64::MAX });
+            self.touched.insert(id, Some(st));
+        }
+        Ok(ApplyOutcome { accepted: dropped, rejected: Vec::new() })
+    }
+
+    /// Adds a chunk that only the object store holds; creates its stream if
+    /// needed. Idempotent.
+    fn adopt_chunk(&mut self, adopt: &AdoptChunk) -> Result<ApplyOutcome> {
+        let Some(meta) = adopt.meta.as_ref().filter(|m| !m.object.is_empty() && m.entries > 0) else {
+            return Ok(ApplyOutcome::default());
+        };
+        let labels = Labels::new(adopt.labels.iter().map(LabelPair::from).collect());
+        let id = balsa_model::stream_id(&adopt.tenant, &labels);
+        let meta_key = keys::chunk_meta(self.shard.id, id, meta.min_ts, adopt.seq);
+        if self.overlay.get(&meta_key)?.is_some() {
+            return Ok(ApplyOutcome::default());
+        }
+        let mut st = self.stream(id).unwrap_or_else(|| StreamState {
+            record: StreamRecord {
+                tenant: adopt.tenant.clone(),
+                labels: adopt.labels.clone(),
+                min_ts: i64::MAX,
+                max_ts: i64::MIN,
+                head_first_ts: i64::MAX,
+                head_last_ts: i64::MIN,
+                ..Default::default()
+            },
+            labels,
+        });
+        let r = &mut st.record;
+        r.min_ts = r.min_ts.min(meta.min_ts);
+        r.max_ts = r.max_ts.max(meta.max_ts);
+        r.chunks += 1;
+        r.chunk_seq = r.chunk_seq.max(adopt.seq.saturating_add(1));
+        // The clock is the newest entry time a shard holds, as after a reload.
+        self.clock_ns = self.clock_ns.max(meta.max_ts);
+        self.overlay.put(meta_key, prost::Message::encode_to_vec(meta));
+        self.touched.insert(id, Some(st));
+        Ok(ApplyOutcome { accepted: meta.entries as u64, rejected: Vec::new() })
+    }
+
     /// Cuts the stream's head entries into a sealed chunk.
     fn seal(&mut self, id: StreamId, st: &mut StreamState) -> Result<()> {
         let shard_id = self.shard.id;
@@ -373,6 +555,7 @@ impl ApplyWork<'_> {
         let seq = st.record.chunk_seq;
         self.overlay.put(keys::chunk_meta(shard_id, id, meta.min_ts, seq), prost::Message::encode_to_vec(&meta));
         self.overlay.put(keys::chunk_data(shard_id, id, meta.min_ts, seq), data);
+        self.overlay.put(keys::upload_pending(shard_id, id, meta.min_ts, seq), Vec::new());
         for k in head_keys {
             self.overlay.delete(k);
         }
@@ -426,16 +609,44 @@ fn selected<'a>(
 pub struct ShardReader {
     shard: Arc<Shard>,
     kv: Arc<dyn KvRead>,
+    cold: Option<Arc<dyn ColdChunks>>,
+}
+
+/// Where a sealed chunk's data is: under its meta key's data key, or (when
+/// `object` is set) in the object store at `data_offset` of that object.
+struct ChunkLoc {
+    meta_key: Vec<u8>,
+    object: String,
+    data_offset: u64,
 }
 
 /// A time-bounded piece of a stream: a sealed block, or the head chunk.
 struct Source {
     min: i64,
     max: i64,
-    block: Option<(Vec<u8>, chunk::BlockMeta)>,
+    block: Option<(Arc<ChunkLoc>, chunk::BlockMeta)>,
+}
+
+/// The data of the chunk a reader is in, shared with the cold cache.
+struct ChunkBytes {
+    meta_key: Vec<u8>,
+    bytes: Arc<Vec<u8>>,
+    offset: usize,
+}
+
+impl ChunkBytes {
+    fn data(&self) -> &[u8] {
+        &self.bytes[self.offset..]
+    }
 }
 
 impl ShardReader {
+    /// Reads chunks that were moved to the object store through `cold`.
+    pub fn with_cold(mut self, cold: Option<Arc<dyn ColdChunks>>) -> Self {
+        self.cold = cold;
+        self
+    }
+
     fn stream_sources(&self, id: StreamId, rec: &StreamRecord, start: i64, end: i64) -> Result<Vec<Source>> {
         let shard = self.shard.id;
         let mut sources = Vec::new();
@@ -446,10 +657,10 @@ impl ShardReader {
         self.kv.scan(&lo, &hi, false, &mut |k, v| {
             match <ChunkMeta as prost::Message>::decode(v) {
                 Ok(meta) if meta.max_ts >= start => {
-                    let data_key = keys::data_key_for_meta(k);
+                    let loc = Arc::new(ChunkLoc { meta_key: k.to_vec(), object: meta.object, data_offset: meta.data_offset });
                     for b in meta.blocks {
                         if b.max_ts >= start && b.min_ts < end {
-                            sources.push(Source { min: b.min_ts, max: b.max_ts, block: Some((data_key.clone(), b)) });
+                            sources.push(Source { min: b.min_ts, max: b.max_ts, block: Some((Arc::clone(&loc), b)) });
                         }
                     }
                 }
@@ -471,14 +682,43 @@ impl ShardReader {
         Ok(sources)
     }
 
-    /// Makes `cache` hold the chunk data stored under `data_key`.
-    fn fill_cache(&self, data_key: &[u8], cache: &mut Option<(Vec<u8>, Vec<u8>)>) -> Result<()> {
-        if cache.as_ref().map(|(k, _)| k.as_slice() != data_key).unwrap_or(true) {
-            let data =
-                self.kv.get(data_key)?.ok_or_else(|| StorageError::corrupt("chunk data missing for its meta"))?;
-            *cache = Some((data_key.to_vec(), data));
+    /// The data of the chunk at `loc`, from `cache` when it already holds
+    /// it; `None` when the chunk was deleted since its meta was read.
+    fn chunk_data<'c>(&self, loc: &ChunkLoc, cache: &'c mut Option<ChunkBytes>) -> Result<Option<&'c [u8]>> {
+        if cache.as_ref().is_none_or(|c| c.meta_key != loc.meta_key) {
+            *cache = self.load_chunk(loc)?;
         }
-        Ok(())
+        Ok(cache.as_ref().map(ChunkBytes::data))
+    }
+
+    fn load_chunk(&self, loc: &ChunkLoc) -> Result<Option<ChunkBytes>> {
+        if !loc.object.is_empty() {
+            return self.cold_chunk(&loc.meta_key, &loc.object, loc.data_offset).map(Some);
+        }
+        if let Some(data) = self.kv.get(&keys::data_key_for_meta(&loc.meta_key))? {
+            return Ok(Some(ChunkBytes { meta_key: loc.meta_key.clone(), bytes: Arc::new(data), offset: 0 }));
+        }
+        // The local copy went away after the meta was read: uploaded, or deleted.
+        let Some(meta) = self.kv.get(&loc.meta_key)? else {
+            return Ok(None);
+        };
+        let meta = <ChunkMeta as prost::Message>::decode(meta.as_slice())?;
+        if meta.object.is_empty() {
+            return Err(StorageError::corrupt("chunk data missing for its meta"));
+        }
+        self.cold_chunk(&loc.meta_key, &meta.object, meta.data_offset).map(Some)
+    }
+
+    fn cold_chunk(&self, meta_key: &[u8], object: &str, data_offset: u64) -> Result<ChunkBytes> {
+        let cold = self.cold.as_ref().ok_or_else(|| {
+            StorageError::unavailable(format!("chunk {object} is in object storage, but none is configured"))
+        })?;
+        let bytes = cold.fetch(object)?;
+        let offset = usize::try_from(data_offset)
+            .ok()
+            .filter(|o| *o <= bytes.len())
+            .ok_or_else(|| StorageError::corrupt(format!("chunk object {object} is shorter than its data offset")))?;
+        Ok(ChunkBytes { meta_key: meta_key.to_vec(), bytes, offset })
     }
 
     fn load(
@@ -487,14 +727,15 @@ impl ShardReader {
         src: &Source,
         start: i64,
         end: i64,
-        cache: &mut Option<(Vec<u8>, Vec<u8>)>,
+        cache: &mut Option<ChunkBytes>,
     ) -> Result<Vec<Entry>> {
         let mut out = Vec::new();
         match &src.block {
-            Some((data_key, block)) => {
-                self.fill_cache(data_key, cache)?;
-                let data = &cache.as_ref().expect("cache just filled").1;
-                out.extend(chunk::decode_block(data, block)?.into_iter().filter(|e| e.ts_ns >= start && e.ts_ns < end));
+            Some((loc, block)) => {
+                if let Some(data) = self.chunk_data(loc, cache)? {
+                    let entries = chunk::decode_block(data, block)?;
+                    out.extend(entries.into_iter().filter(|e| e.ts_ns >= start && e.ts_ns < end));
+                }
             }
             None => {
                 let (lo, hi) = keys::head_range(self.shard.id, id, start, end);
@@ -626,9 +867,10 @@ impl StreamReader for ShardReader {
             let mut entries = match group.as_slice() {
                 // A group that is one sealed block already in order (strictly,
                 // so without duplicates) is visited as decoded.
-                [Source { block: Some((data_key, block)), .. }] => {
-                    self.fill_cache(data_key, &mut cache)?;
-                    let data = &cache.as_ref().expect("cache just filled").1;
+                [Source { block: Some((loc, block)), .. }] => {
+                    let Some(data) = self.chunk_data(loc, &mut cache)? else {
+                        continue;
+                    };
                     chunk::decode_block_into(data, block, &mut block_entries)?;
                     if block_entries.windows(2).all(|w| entry_order(&w[0], &w[1]) == std::cmp::Ordering::Less) {
                         if !visit_in(direction, block_entries.iter().filter(in_range), visit) {

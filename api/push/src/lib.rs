@@ -29,7 +29,7 @@ pub use balsa_model::timefmt;
 pub use decode::{DEFAULT_MAX_DECODED_BYTES, decode, decode_legacy, decode_legacy_json};
 pub use error::{ErrorKind, PushError};
 pub use label_parser::parse_labels;
-pub use limits::LimitsConfig;
+pub use limits::{LimitsConfig, StreamRetention};
 pub use overrides::{Overrides, Reload, RuntimeConfig, TenantLimits, parse_runtime_config};
 pub use rate::{RateLimiter, StreamRateLimiter};
 pub use service_name::{AGGREGATED_METRIC_LABEL, SERVICE_NAME_LABEL, UNKNOWN_SERVICE, discover_service_name};

@@ -34,6 +34,22 @@ pub struct LimitsConfig {
     pub max_query_series: usize,
     /// How long a query may run before it fails with 504.
     pub query_timeout: Duration,
+    /// How long data is kept when `compactor.retention_enabled` is on;
+    /// `0s` keeps it forever.
+    pub retention_period: Duration,
+    /// Per-stream retention: the matching rule with the highest priority
+    /// wins, and among equal priorities the shortest period (as Loki).
+    pub retention_stream: Vec<StreamRetention>,
+}
+
+/// One `retention_stream` rule.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StreamRetention {
+    /// A LogQL stream selector, e.g. `{namespace="dev"}`.
+    pub selector: String,
+    pub priority: i64,
+    pub period: Duration,
 }
 
 impl LimitsConfig {
@@ -104,6 +120,8 @@ impl Default for LimitsConfig {
             max_query_length: Duration::from_secs(721 * 3600),
             max_query_series: 500,
             query_timeout: Duration::from_secs(60),
+            retention_period: Duration::from_secs(0),
+            retention_stream: Vec::new(),
         }
     }
 }

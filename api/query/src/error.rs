@@ -12,6 +12,9 @@ pub enum ErrorKind {
     Unsupported,
     /// Storage failed while reading: 500 (the message is for operators).
     Storage,
+    /// Data lives in an object store that cannot be reached: 503, and the
+    /// message says so.
+    Unavailable,
     /// A query limit was exceeded (`max_query_series`, ...): 400.
     Limit,
     /// The query ran past `query_timeout`: 504.
@@ -31,6 +34,8 @@ pub enum QueryError {
     #[error("{0}")]
     Storage(String),
     #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
     Limit(String),
     #[error("{TIMEOUT_MESSAGE}")]
     Timeout,
@@ -47,6 +52,7 @@ impl QueryError {
             QueryError::BadQuery(_) => ErrorKind::BadQuery,
             QueryError::Unsupported(_) => ErrorKind::Unsupported,
             QueryError::Storage(_) => ErrorKind::Storage,
+            QueryError::Unavailable(_) => ErrorKind::Unavailable,
             QueryError::Limit(_) => ErrorKind::Limit,
             QueryError::Timeout => ErrorKind::Timeout,
             QueryError::Execution(_) => ErrorKind::Execution,
@@ -62,6 +68,7 @@ impl QueryError {
         match self.kind() {
             ErrorKind::BadQuery | ErrorKind::Unsupported | ErrorKind::Limit => 400,
             ErrorKind::Storage | ErrorKind::Execution => 500,
+            ErrorKind::Unavailable => 503,
             ErrorKind::Timeout => 504,
         }
     }
@@ -71,6 +78,7 @@ impl QueryError {
             QueryError::BadQuery(m)
             | QueryError::Unsupported(m)
             | QueryError::Storage(m)
+            | QueryError::Unavailable(m)
             | QueryError::Limit(m)
             | QueryError::Execution(m) => m,
             QueryError::Timeout => TIMEOUT_MESSAGE,
@@ -86,6 +94,6 @@ impl From<ParseError> for QueryError {
 
 impl From<ReadError> for QueryError {
     fn from(e: ReadError) -> Self {
-        QueryError::Storage(e.to_string())
+        if e.unavailable { QueryError::Unavailable(e.message) } else { QueryError::Storage(e.to_string()) }
     }
 }

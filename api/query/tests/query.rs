@@ -359,7 +359,7 @@ impl StreamReader for Broken {
         _: i64,
         _: &mut dyn FnMut(&Labels) -> bool,
     ) -> Result<Vec<StreamRef>, ReadError> {
-        Err(ReadError("disk on fire".into()))
+        Err(ReadError::new("disk on fire"))
     }
 
     fn entries(
@@ -371,7 +371,7 @@ impl StreamReader for Broken {
         _: Direction,
         _: &mut dyn FnMut(&Entry) -> bool,
     ) -> Result<(), ReadError> {
-        Err(ReadError("disk on fire".into()))
+        Err(ReadError::new("disk on fire"))
     }
 }
 

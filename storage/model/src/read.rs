@@ -22,10 +22,25 @@ pub struct StreamRef {
 }
 
 /// A read failed inside storage. The message is for operators; the HTTP
-/// layer maps it to a 500 without exposing internals.
+/// layer maps it to a 500 without exposing internals, except when the data
+/// is in an object store that cannot be reached: that is said (503).
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("read failed: {0}")]
-pub struct ReadError(pub String);
+#[error("read failed: {message}")]
+pub struct ReadError {
+    pub message: String,
+    /// The data lives in an object store that could not be reached.
+    pub unavailable: bool,
+}
+
+impl ReadError {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self { message: message.into(), unavailable: false }
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self { message: message.into(), unavailable: true }
+    }
+}
 
 pub trait StreamReader: Send + Sync {
     /// Streams of `tenant` that hold data overlapping `[start_ns, end_ns]` and

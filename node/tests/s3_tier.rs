@@ -1,0 +1,258 @@
+//! Sealed chunks move to a real S3 server (moto_server, installed by
+//! `deploy/dev/setup.sh`): bucket creation, upload, local drop, queries over
+//! hot and cold data, restart, S3 outages, a bucket that cannot be used.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::reqwest::blocking_client as client;
+use common::{Balsa, enc, free_port, now_ns};
+use serde_json::json;
+
+const BUCKET: &str = "balsa-tier-test";
+
+/// A moto S3 server on its own port, killed on drop.
+struct Moto {
+    child: Child,
+    port: u16,
+}
+
+impl Moto {
+    fn start() -> Self {
+        let port = free_port();
+        let mut cmd = if which("moto_server") {
+            Command::new("moto_server")
+        } else {
+            let mut c = Command::new("python3");
+            c.args(["-m", "moto.server"]);
+            c
+        };
+        let child = cmd
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto_server is missing: run deploy/dev/setup.sh (pip install 'moto[server]')");
+        let moto = Moto { child, port };
+        let started = Instant::now();
+        while client().get(moto.url("/")).send().is_err() {
+            assert!(started.elapsed() < Duration::from_secs(30), "moto_server did not start on port {port}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        moto
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Object keys in the bucket (ListObjectsV2, path style).
+    fn keys(&self) -> Vec<String> {
+        let r = client().get(self.url(&format!("/{BUCKET}?list-type=2&max-keys=1000"))).send().unwrap();
+        assert_eq!(r.status(), 200, "list bucket: {}", r.text());
+        let xml = r.text();
+        xml.split("<Key>").skip(1).map(|s| s.split("</Key>").next().unwrap().to_string()).collect()
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn which(program: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+}
+
+fn s3_flags(port: u16) -> Vec<String> {
+    [
+        format!("-storage_config.aws.endpoint=127.0.0.1:{port}"),
+        "-storage_config.aws.insecure=true".into(),
+        format!("-storage_config.aws.bucketnames={BUCKET}"),
+        "-storage_config.aws.s3forcepathstyle=true".into(),
+        "-storage_config.aws.region=us-east-1".into(),
+        "-storage_config.aws.access_key_id=testing".into(),
+        "-storage_config.aws.secret_access_key=testing".into(),
+        "-storage_config.upload_interval=200ms".into(),
+        "-storage_config.object_prefix=tier-test/".into(),
+        "-storage_config.orphan_sweep_interval=1s".into(),
+        "-storage_config.orphan_grace_period=0s".into(),
+        "-ingester.chunk_target_size=4KB".into(),
+        "-cluster.shards=2".into(),
+    ]
+    .into()
+}
+
+fn start(data: &std::path::Path, flags: &[String]) -> Balsa {
+    let mut b = Balsa::new(data, free_port(), free_port(), flags);
+    b.spawn();
+    b.wait_ready(Duration::from_secs(60));
+    b
+}
+
+fn push(b: &Balsa, app: &str, from: usize, to: usize, base_ns: i64) {
+    let values: Vec<_> = (from..to)
+        .map(|i| json!([(base_ns + i as i64 * 1_000_000).to_string(), format!("line {i:05} {}", "x".repeat(60))]))
+        .collect();
+    let body = json!({"streams": [{"stream": {"app": app}, "values": values}]});
+    let r = client()
+        .post(b.url("/loki/api/v1/push"))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 204, "{}", r.text());
+}
+
+/// Status and body (JSON on success, Loki's plain-text error otherwise).
+fn query_text(b: &Balsa, q: &str, start_ns: i64) -> (u16, String) {
+    let url = format!("/loki/api/v1/query_range?query={}&limit=5000&direction=forward&start={start_ns}", enc(q));
+    let r = client().get(b.url(&url)).send().unwrap();
+    (r.status(), r.text())
+}
+
+fn query(b: &Balsa, q: &str, start_ns: i64) -> (u16, serde_json::Value) {
+    let (status, text) = query_text(b, q, start_ns);
+    (status, serde_json::from_str(&text).unwrap_or(json!(text)))
+}
+
+fn lines(v: &serde_json::Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for s in v["data"]["result"].as_array().unwrap() {
+        for e in s["values"].as_array().unwrap() {
+            out.push(e[1].as_str().unwrap().to_string());
+        }
+    }
+    out
+}
+
+fn metric(b: &Balsa, name: &str) -> f64 {
+    let text = client().get(b.url("/metrics")).send().unwrap().text();
+    text.lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !ok() {
+        assert!(started.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn expected(from: usize, to: usize) -> Vec<String> {
+    (from..to).map(|i| format!("line {i:05} {}", "x".repeat(60))).collect()
+}
+
+#[test]
+fn sealed_chunks_move_to_s3_and_queries_span_both_tiers() {
+    let mut moto = Moto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("node");
+    let flags = s3_flags(moto.port);
+    let mut node = start(&data, &flags);
+    // The bucket did not exist: the node created it.
+    assert!(moto.keys().is_empty());
+
+    let base = now_ns() - 600_000_000_000;
+    for batch in 0..10 {
+        push(&node, "tiered", batch * 100, batch * 100 + 100, base);
+    }
+    wait_for("uploads", Duration::from_secs(30), || {
+        metric(&node, "balsa_tier_uploaded_chunks_total") >= 5.0 && metric(&node, "balsa_tier_pending_chunks") == 0.0
+    });
+    let objects = moto.keys();
+    assert!(objects.len() >= 5, "{objects:?}");
+    assert!(objects.iter().all(|k| k.starts_with("tier-test/chunks/fake/")), "{objects:?}");
+
+    // Hot head + cold chunks, in order, nothing lost or doubled.
+    let (status, v) = query(&node, r#"{app="tiered"}"#, base - 1);
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(lines(&v), expected(0, 1000));
+    assert!(metric(&node, "balsa_chunk_cache_misses_total") >= 1.0, "cold chunks were read from s3");
+    let (_, v) = query(&node, r#"sum(count_over_time({app="tiered"}[1h]))"#, base - 1);
+    let last = v["data"]["result"][0]["values"].as_array().unwrap().last().unwrap()[1].as_str().unwrap().to_string();
+    assert_eq!(last, "1000", "{v}");
+
+    // Restart: the index is local, the data comes back from S3.
+    assert!(node.terminate().success());
+    let no_cache = [flags.clone(), vec!["-chunk_store_config.chunk_cache_config.embedded_cache.enabled=false".into()]]
+        .concat();
+    node = start(&data, &no_cache);
+    let (status, v) = query(&node, r#"{app="tiered"}"#, base - 1);
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(lines(&v), expected(0, 1000));
+
+    // An object no chunk refers to (an upload whose Raft entry never
+    // committed) is swept; the referenced ones stay.
+    let orphan = format!("tier-test/chunks/fake/{:016x}/1-0-0000000000000000", 12345u64);
+    let r = client().put(moto.url(&format!("/{BUCKET}/{orphan}"))).body(b"BALSAC01junk".to_vec()).send().unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text());
+    wait_for("the orphan sweep", Duration::from_secs(30), || !moto.keys().contains(&orphan));
+    assert_eq!(moto.keys(), objects, "referenced objects are kept");
+
+    // Disaster recovery: empty disks, same bucket and prefix.
+    assert!(node.terminate().success());
+    let mut recovered = start(&dir.path().join("recovered"), &flags);
+    let sealed = {
+        let mut got = Vec::new();
+        wait_for("adoption", Duration::from_secs(30), || {
+            let (status, v) = query(&recovered, r#"{app="tiered"}"#, base - 1);
+            got = if status == 200 { lines(&v) } else { Vec::new() };
+            got.len() >= 900
+        });
+        got
+    };
+    assert_eq!(sealed, expected(0, sealed.len()), "every sealed line, in order");
+    assert_eq!(metric(&recovered, "balsa_tier_adopted_chunks_total"), objects.len() as f64);
+    assert!(recovered.terminate().success());
+    node = start(&data, &no_cache);
+
+    // S3 goes away: ingestion goes on; a query that needs cold data says why.
+    moto.stop();
+    push(&node, "tiered", 1000, 1100, base);
+    push(&node, "fresh", 0, 10, now_ns() - 1_000_000_000);
+    let (status, msg) = query_text(&node, r#"{app="tiered"}"#, base - 1);
+    assert_eq!(status, 503, "{msg}");
+    assert!(msg.contains("object storage unavailable") && msg.contains(BUCKET), "{msg}");
+    // Data that is still local reads fine.
+    let (status, v) = query(&node, r#"{app="fresh"}"#, base - 1);
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(lines(&v).len(), 10);
+    wait_for("pending chunks to be counted", Duration::from_secs(30), || {
+        metric(&node, "balsa_tier_pending_chunks") >= 1.0
+    });
+    assert!(node.is_running());
+}
+
+#[test]
+fn unusable_bucket_fails_startup_with_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("node");
+    // Nothing listens on this port.
+    let dead = free_port();
+    let mut node = Balsa::new(&data, free_port(), free_port(), &s3_flags(dead));
+    node.spawn();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = node.child.as_mut().unwrap().try_wait().unwrap() {
+            break s;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "balsa kept running without its bucket");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(!status.success());
+    let log = node.log_text();
+    assert!(log.contains(BUCKET) && log.contains("storage_config.aws"), "{log}");
+    node.child = None;
+}

@@ -1,0 +1,284 @@
+//! Sealed chunks moved to an object store: the pending-upload queue, the
+//! `ChunkUploaded` command and reads that span the local and cold tiers.
+
+use std::sync::Arc;
+
+use balsa_model::units::ByteSize;
+use balsa_model::{Direction, Entry, Labels, ReadError, StreamReader};
+use balsa_storage::command::{ChunkUploaded, EntryRecord, StreamEntries};
+use balsa_storage::tier::{self, MemCold, MemObjectStore, ObjectStore, PendingChunk};
+use balsa_storage::{ColdChunks, IngesterConfig, KvRead, KvWrite, MemKv, Push, Shard, ShardCommand, keys};
+
+const SHARD: u32 = 5;
+
+fn push(labels: &Labels, entries: &[(i64, String)]) -> ShardCommand {
+    ShardCommand::push(Push {
+        tenant: "t1".into(),
+        streams: vec![StreamEntries {
+            labels: labels.iter().map(Into::into).collect(),
+            entries: entries
+                .iter()
+                .map(|(ts, line)| EntryRecord { ts_ns: *ts, line: line.clone(), structured_metadata: vec![] })
+                .collect(),
+        }],
+        out_of_order_window_ns: i64::MAX,
+        unordered_writes: true,
+    })
+}
+
+fn apply(shard: &Shard, kv: &MemKv, cmds: &[ShardCommand]) {
+    let pending = shard.apply(kv, cmds).unwrap();
+    kv.write(pending.batch.clone()).unwrap();
+    shard.commit(pending);
+}
+
+fn read(shard: &Arc<Shard>, kv: &Arc<MemKv>, cold: Option<Arc<dyn ColdChunks>>) -> Result<Vec<(i64, String)>, ReadError> {
+    let reader = shard.reader(kv.clone()).with_cold(cold);
+    let mut out = Vec::new();
+    for s in reader.streams("t1", 0, i64::MAX, &mut |_| true)? {
+        reader.entries("t1", s.id, 0, i64::MAX, Direction::Forward, &mut |e: &Entry| {
+            out.push((e.ts_ns, e.line.clone()));
+            true
+        })?;
+    }
+    Ok(out)
+}
+
+/// Uploads every pending chunk the way the group leader does, and applies
+/// the `ChunkUploaded` commands.
+fn upload_all(shard: &Shard, kv: &MemKv, store: &MemObjectStore) -> usize {
+    let pending = tier::pending_uploads(kv, SHARD, usize::MAX).unwrap();
+    let mut cmds = Vec::new();
+    for p in &pending {
+        let object = tier::chunk_object(kv, SHARD, "balsa/", p).unwrap().expect("a pending chunk has an object");
+        tier::block_on_ready(store.put(&object.key, object.bytes)).unwrap();
+        cmds.push(ShardCommand::chunk_uploaded(ChunkUploaded {
+            stream_id: object.stream_id,
+            min_ts: object.min_ts,
+            seq: object.seq,
+            object: object.key,
+            data_offset: object.data_offset,
+        }));
+    }
+    apply(shard, kv, &cmds);
+    pending.len()
+}
+
+fn count_kind(kv: &MemKv, kind: u8) -> usize {
+    let mut n = 0;
+    kv.scan(&keys::kind_prefix(SHARD, kind), &keys::kind_end(SHARD, kind), false, &mut |_, _| {
+        n += 1;
+        true
+    })
+    .unwrap();
+    n
+}
+
+fn setup() -> (Arc<Shard>, Arc<MemKv>, Vec<(i64, String)>) {
+    let kv = Arc::new(MemKv::new());
+    let config = IngesterConfig { chunk_target_size: ByteSize(2000), ..Default::default() };
+    let shard = Arc::new(Shard::open(SHARD, config, kv.as_ref()).unwrap());
+    let app = Labels::from_pairs([("app", "x")]);
+    let lines: Vec<(i64, String)> = (0..300).map(|i| (i * 1000, format!("line {i} {}", "y".repeat(40)))).collect();
+    for batch in lines.chunks(20) {
+        apply(&shard, &kv, &[push(&app, batch)]);
+    }
+    (shard, kv, lines)
+}
+
+#[test]
+fn sealed_chunks_move_to_the_object_store_and_read_back() {
+    let (shard, kv, lines) = setup();
+    let sealed = count_kind(&kv, keys::CHUNK_META);
+    assert!(sealed >= 3, "small chunks must seal several times, sealed {sealed}");
+    assert_eq!(tier::count_pending(kv.as_ref(), SHARD).unwrap(), sealed as u64, "every sealed chunk waits");
+    assert_eq!(read(&shard, &kv, None).unwrap(), lines);
+
+    let store = Arc::new(MemObjectStore::new());
+    assert_eq!(upload_all(&shard, &kv, &store), sealed);
+    assert_eq!(tier::count_pending(kv.as_ref(), SHARD).unwrap(), 0);
+    assert_eq!(count_kind(&kv, keys::CHUNK_DATA), 0, "local bytes are dropped once the upload is applied");
+    assert_eq!(store.keys().len(), sealed);
+    assert!(store.keys().iter().all(|k| k.starts_with("balsa/chunks/t1/")), "{:?}", store.keys());
+
+    // Without the object store, the error says where the data is.
+    let err = read(&shard, &kv, None).unwrap_err();
+    assert!(err.unavailable && err.message.contains("object storage"), "{err:?}");
+    let cold: Arc<dyn ColdChunks> = Arc::new(MemCold::new(Arc::clone(&store)));
+    assert_eq!(read(&shard, &kv, Some(Arc::clone(&cold))).unwrap(), lines, "hot head + cold chunks read as before");
+    assert_eq!(read(&shard, &kv, Some(Arc::clone(&cold))).unwrap(), lines);
+
+    // A store that goes down: cached objects still read, a fresh cache says so.
+    store.set_available(false);
+    assert_eq!(read(&shard, &kv, Some(cold)).unwrap(), lines);
+    let err = read(&shard, &kv, Some(Arc::new(MemCold::new(Arc::clone(&store))))).unwrap_err();
+    assert!(err.unavailable, "{err:?}");
+    store.set_available(true);
+
+    // Survives reopening the shard (the stream table comes from the keys).
+    let reopened = Arc::new(Shard::open(SHARD, IngesterConfig::default(), kv.as_ref()).unwrap());
+    let cold: Arc<dyn ColdChunks> = Arc::new(MemCold::new(store));
+    assert_eq!(read(&reopened, &kv, Some(cold)).unwrap(), lines);
+}
+
+#[test]
+fn uploaded_is_idempotent_and_ignores_missing_chunks() {
+    let (shard, kv, lines) = setup();
+    let store = MemObjectStore::new();
+    let pending = tier::pending_uploads(kv.as_ref(), SHARD, 1).unwrap();
+    assert_eq!(pending.len(), 1, "the limit bounds the batch");
+    let object = tier::chunk_object(kv.as_ref(), SHARD, "", &pending[0]).unwrap().unwrap();
+    let again = tier::chunk_object(kv.as_ref(), SHARD, "", &pending[0]).unwrap().unwrap();
+    assert_eq!(object, again, "the object and its key are a function of the chunk");
+    tier::block_on_ready(store.put(&object.key, object.bytes.clone())).unwrap();
+    let cmd = ShardCommand::chunk_uploaded(ChunkUploaded {
+        stream_id: object.stream_id,
+        min_ts: object.min_ts,
+        seq: object.seq,
+        object: object.key.clone(),
+        data_offset: object.data_offset,
+    });
+    apply(&shard, &kv, &[cmd.clone()]);
+    let after_first = kv.as_ref().get(&keys::chunk_meta(SHARD, object.stream_id, object.min_ts, object.seq)).unwrap();
+    apply(&shard, &kv, &[cmd]);
+    let after_second = kv.as_ref().get(&keys::chunk_meta(SHARD, object.stream_id, object.min_ts, object.seq)).unwrap();
+    assert_eq!(after_first, after_second);
+    assert!(tier::chunk_object(kv.as_ref(), SHARD, "", &pending[0]).unwrap().is_none(), "uploaded needs no object");
+
+    // A chunk that does not exist (deleted meanwhile): nothing changes.
+    let ghost = PendingChunk { stream_id: 1, min_ts: 2, seq: 3 };
+    assert!(tier::chunk_object(kv.as_ref(), SHARD, "", &ghost).unwrap().is_none());
+    apply(
+        &shard,
+        &kv,
+        &[ShardCommand::chunk_uploaded(ChunkUploaded {
+            stream_id: 1,
+            min_ts: 2,
+            seq: 3,
+            object: "x".into(),
+            data_offset: 0,
+        })],
+    );
+    assert_eq!(count_kind(&kv, keys::CHUNK_META), count_kind(&kv, keys::CHUNK_DATA) + 1);
+
+    // The object describes itself: tenant, labels and the chunk's meta.
+    let (header, at) = tier::decode_object(&object.bytes).unwrap();
+    assert_eq!(header.tenant, "t1");
+    assert_eq!(header.labels.len(), 1);
+    assert_eq!(at as u64, object.data_offset);
+    let meta = header.meta.unwrap();
+    let entries = balsa_storage::chunk::decode_block(&object.bytes[at..], &meta.blocks[0]).unwrap();
+    assert_eq!((entries[0].ts_ns, entries[0].line.clone()), lines[0]);
+
+    let cold: Arc<dyn ColdChunks> = Arc::new(MemCold::new(Arc::new(store)));
+    assert_eq!(read(&shard, &kv, Some(cold)).unwrap(), lines, "one chunk cold, the rest local");
+}
+
+#[test]
+fn a_fresh_shard_adopts_what_the_bucket_holds() {
+    let (shard, kv, lines) = setup();
+    let store = Arc::new(MemObjectStore::new());
+    upload_all(&shard, &kv, &store);
+    let cold: Arc<dyn ColdChunks> = Arc::new(MemCold::new(Arc::clone(&store)));
+    let sealed: Vec<(i64, String)> = {
+        // What the bucket holds: every line except the unsealed head.
+        let head = count_kind(&kv, keys::HEAD);
+        lines[..lines.len() - head].to_vec()
+    };
+
+    // Empty disks, same bucket.
+    let kv2 = Arc::new(MemKv::new());
+    let shard2 = Arc::new(Shard::open(SHARD, IngesterConfig::default(), kv2.as_ref()).unwrap());
+    assert!(!tier::adopted(kv2.as_ref(), SHARD).unwrap());
+    let listing = tier::block_on_ready(store.list("balsa/chunks/")).unwrap();
+    assert_eq!(listing.len(), store.keys().len());
+    let mut cmds = Vec::new();
+    for o in &listing {
+        let (tenant, stream) = tier::parse_object_key("balsa/", &o.key).unwrap();
+        assert_eq!(tenant, "t1");
+        let first = tier::block_on_ready(store.get_range(&o.key, 0, 12)).unwrap();
+        let end = tier::header_end(&first).unwrap();
+        let head = tier::block_on_ready(store.get_range(&o.key, 0, end as u64)).unwrap();
+        assert_eq!(head.len(), end, "a range read returns just the header");
+        let cmd = tier::adopt_command(&o.key, &head).unwrap();
+        cmds.push(cmd);
+        let _ = stream;
+    }
+    apply(&shard2, &kv2, &cmds);
+    apply(&shard2, &kv2, &cmds);
+    apply(&shard2, &kv2, &[ShardCommand::adoption_done()]);
+    assert!(tier::adopted(kv2.as_ref(), SHARD).unwrap());
+    assert_eq!(read(&shard2, &kv2, Some(Arc::clone(&cold))).unwrap(), sealed, "adopting twice changes nothing");
+    assert_eq!(tier::referenced_objects(kv2.as_ref(), SHARD).unwrap().len(), listing.len());
+    assert_eq!(tier::count_pending(kv2.as_ref(), SHARD).unwrap(), 0, "adopted chunks are not uploaded again");
+
+    // New data for an adopted stream seals into chunks that do not collide.
+    let app = Labels::from_pairs([("app", "x")]);
+    let more: Vec<(i64, String)> = (300..400).map(|i| (i * 1000, format!("line {i} {}", "y".repeat(40)))).collect();
+    for batch in more.chunks(20) {
+        apply(&shard2, &kv2, &[push(&app, batch)]);
+    }
+    let mut want = sealed.clone();
+    want.extend(more);
+    assert_eq!(read(&shard2, &kv2, Some(cold)).unwrap(), want);
+    // After a reload the stream table still knows the adopted chunks.
+    let reopened = Arc::new(Shard::open(SHARD, IngesterConfig::default(), kv2.as_ref()).unwrap());
+    assert_eq!(reopened.stats().streams, 1);
+}
+
+#[test]
+fn expire_drops_whole_old_chunks_and_old_head_entries() {
+    let (shard, kv, lines) = setup();
+    let store = Arc::new(MemObjectStore::new());
+    // Half the chunks in the object store, half local: both kinds expire.
+    let pending = tier::pending_uploads(kv.as_ref(), SHARD, usize::MAX).unwrap();
+    for p in &pending[..pending.len() / 2] {
+        let object = tier::chunk_object(kv.as_ref(), SHARD, "", p).unwrap().unwrap();
+        tier::block_on_ready(store.put(&object.key, object.bytes)).unwrap();
+        apply(
+            &shard,
+            &kv,
+            &[ShardCommand::chunk_uploaded(ChunkUploaded {
+                stream_id: object.stream_id,
+                min_ts: object.min_ts,
+                seq: object.seq,
+                object: object.key,
+                data_offset: object.data_offset,
+            })],
+        );
+    }
+    let cold: Arc<dyn ColdChunks> = Arc::new(MemCold::new(Arc::clone(&store)));
+    let stream = balsa_model::stream_id("t1", &Labels::from_pairs([("app", "x")]));
+    let chunks_before = count_kind(&kv, keys::CHUNK_META);
+    let referenced_before = tier::referenced_objects(kv.as_ref(), SHARD).unwrap().len();
+
+    // Cut in the middle: whole chunks that end before it go; the chunk
+    // that straddles it stays whole.
+    let cut = 150_000;
+    apply(&shard, &kv, &[ShardCommand::expire(stream, cut)]);
+    let got = read(&shard, &kv, Some(Arc::clone(&cold))).unwrap();
+    assert!(got.first().unwrap().0 <= cut && got.first().unwrap().0 > 0, "first kept {:?}", got.first());
+    assert_eq!(got[..], lines[lines.len() - got.len()..], "a suffix of the stream remains, in order");
+    assert!(count_kind(&kv, keys::CHUNK_META) < chunks_before);
+    assert_eq!(count_kind(&kv, keys::CHUNK_META), count_kind(&kv, keys::CHUNK_DATA) + tier::referenced_objects(kv.as_ref(), SHARD).unwrap().len());
+    assert!(tier::referenced_objects(kv.as_ref(), SHARD).unwrap().len() < referenced_before, "cold chunks expire too");
+    let pending_after = tier::count_pending(kv.as_ref(), SHARD).unwrap();
+    assert_eq!(pending_after as usize, count_kind(&kv, keys::CHUNK_DATA), "no upload is pending for a dropped chunk");
+    // The stream's time range follows, so a query before the cut finds nothing.
+    let reader = shard.reader(kv.clone());
+    assert!(reader.streams("t1", 0, 1000, &mut |_| true).unwrap().is_empty());
+
+    // Expiring everything removes the stream, also after a reload.
+    apply(&shard, &kv, &[ShardCommand::expire(stream, i64::MAX)]);
+    assert!(read(&shard, &kv, Some(cold)).unwrap().is_empty());
+    assert_eq!(shard.stats().streams, 0);
+    assert_eq!(count_kind(&kv, keys::HEAD), 0);
+    assert_eq!(count_kind(&kv, keys::CHUNK_META), 0);
+    let reopened = Shard::open(SHARD, IngesterConfig::default(), kv.as_ref()).unwrap();
+    assert_eq!(reopened.stats().streams, 0);
+
+    // Pushing again to the same labels starts a fresh stream.
+    let app = Labels::from_pairs([("app", "x")]);
+    apply(&shard, &kv, &[push(&app, &[(5, "again".to_string())])]);
+    assert_eq!(read(&shard, &kv, None).unwrap(), vec![(5, "again".to_string())]);
+}
