@@ -1283,12 +1283,15 @@ ingester:
 
     #[test]
     fn retention_stream_selectors_are_checked() {
-        let ok = "limits_config:\n  retention_stream:\n  - selector: '{ns=\"dev\"}'\n    priority: 1\n    period: 24h\n";
-        let c = Config::from_yaml_str(ok).unwrap();
+        let yaml = |selector: &str| {
+            format!(
+                "limits_config:\n  retention_stream:\n  - selector: '{selector}'\n    priority: 1\n    period: 24h\n"
+            )
+        };
+        let c = Config::from_yaml_str(&yaml(r#"{ns="dev"}"#)).unwrap();
         assert!(c.validate().is_ok());
         assert_eq!(c.limits_config.retention_stream[0].period.0, std::time::Duration::from_secs(86400));
-        let bad = Config::from_yaml_str(&ok.replace(r#"{ns=\"dev\"}"#, "nope")).unwrap();
-        let err = bad.validate().unwrap_err().to_string();
+        let err = Config::from_yaml_str(&yaml("nope")).unwrap().validate().unwrap_err().to_string();
         assert!(err.contains("limits_config.retention_stream[0].selector"), "{err}");
     }
 

@@ -2,8 +2,8 @@
 
 mod config;
 mod distributor;
-mod server;
 mod retention;
+mod server;
 mod status;
 mod tiering;
 

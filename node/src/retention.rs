@@ -88,8 +88,9 @@ impl Retention {
             let Some(storage) = self.raft.shard_storage(shard) else { continue };
             let mut due = Vec::new();
             for (id, tenant, labels, min_ts) in storage.stream_summaries() {
-                let tenant_rules =
-                    rules.entry(tenant.clone()).or_insert_with(|| TenantRules::new(&self.overrides.limits_for(&tenant)));
+                let tenant_rules = rules
+                    .entry(tenant.clone())
+                    .or_insert_with(|| TenantRules::new(&self.overrides.limits_for(&tenant)));
                 let period = tenant_rules.period_for(&labels);
                 if period <= 0 {
                     continue;

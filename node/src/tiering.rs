@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use balsa_raft::RaftNode;
+use balsa_storage::ShardCommand;
 use balsa_storage::command::ChunkUploaded;
 use balsa_storage::tier::{self, ChunkObject, ObjectInfo, ObjectStore};
-use balsa_storage::ShardCommand;
 
 /// Chunks looked at per shard and round.
 const BATCH: usize = 64;
@@ -150,9 +150,8 @@ impl Uploader {
         let candidates: Vec<ObjectInfo> =
             self.objects(listing).await?.iter().filter(|o| self.in_shard(&o.key, shard)).cloned().collect();
         let known = blocking(move || tier::referenced_objects(&kv, shard)).await?;
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
+        let now_ms =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
         let grace_ms = self.orphan_grace.as_millis() as i64;
         let mut swept = 0;
         for o in candidates {

@@ -74,8 +74,8 @@ impl Cluster {
         self.nodes[i].url(path)
     }
 
-    /// The node leading most shards, from node `asker`'s status page.
-    fn busiest_leader(&self, asker: usize) -> usize {
+    /// How many shards each node leads, from node `asker`'s status page.
+    fn leader_counts(&self, asker: usize) -> [usize; 3] {
         let s = client().get(self.url(asker, "/cluster/status")).send().unwrap().json();
         let mut count = [0usize; 3];
         for sh in s["shards"].as_array().unwrap() {
@@ -83,6 +83,12 @@ impl Cluster {
                 count[l as usize] += 1;
             }
         }
+        count
+    }
+
+    /// The node leading most shards, from node `asker`'s status page.
+    fn busiest_leader(&self, asker: usize) -> usize {
+        let count = self.leader_counts(asker);
         (0..3).max_by_key(|i| count[*i]).unwrap()
     }
 }
@@ -286,6 +292,94 @@ fn a_wiped_node_rejoins_and_serves_everything() {
     c.nodes[2].spawn();
     c.nodes[2].wait_ready(Duration::from_secs(60));
     assert_every_node_has(&c, &[2, 0, 1], since, &acked);
+}
+
+#[test]
+fn with_s3_leaders_tier_chunks_and_a_wiped_node_reads_them_back() {
+    let moto = common::Moto::start();
+    let mut c = Cluster::new();
+    for n in &mut c.nodes {
+        n.extra.extend(common::s3_flags(moto.port));
+    }
+    c.start_all(&[0, 1, 2]);
+    // Leaders spread out (rebalancing), so that every node uploads.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while c.leader_counts(0).iter().any(|n| *n == 0) {
+        assert!(Instant::now() < deadline, "leaders never spread: {:?}", c.leader_counts(0));
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let since = now_ns() - 60_000_000_000;
+    let filler = "z".repeat(200);
+    let mut acked = Vec::new();
+    for batch in 0..40 {
+        // Several streams so that several groups (and leaders) seal and upload.
+        let values: Vec<_> = (0..25)
+            .map(|k| {
+                let n = batch * 25 + k;
+                acked.push(format!("tier-{n:04} {filler}"));
+                json!([(since + n as i64 * 1_000_000).to_string(), format!("tier-{n:04} {filler}")])
+            })
+            .collect();
+        let body =
+            json!({"streams": [{"stream": {"app": "cluster", "s": format!("s{}", batch % 5)}, "values": values}]});
+        let r = client()
+            .post(c.url(batch % 3, "/loki/api/v1/push"))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 204, "{}", r.text());
+    }
+    acked.sort();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let uploaded: f64 = c.nodes.iter().map(|n| common::metric(n, "balsa_tier_uploaded_chunks_total")).sum();
+        let pending: f64 = c.nodes.iter().map(|n| common::metric(n, "balsa_tier_pending_chunks")).sum();
+        if uploaded >= 10.0 && pending == 0.0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "uploads did not finish: uploaded {uploaded}, pending {pending}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let leaders_uploading =
+        c.nodes.iter().filter(|n| common::metric(n, "balsa_tier_uploaded_chunks_total") > 0.0).count();
+    assert!(leaders_uploading >= 2, "uploads come from the leaders of several nodes");
+    let objects = moto.keys().len();
+    assert!(objects >= 10, "{objects}");
+    for i in 0..3 {
+        let mut got = read_all(&c, i, since);
+        got.sort();
+        assert_eq!(got, acked, "node {i}");
+    }
+
+    // A wiped replica gets the chunk index from its peers and the data from S3.
+    c.nodes[2].kill9();
+    std::fs::remove_dir_all(&c.nodes[2].data).unwrap();
+    c.nodes[2].spawn();
+    c.nodes[2].wait_ready(Duration::from_secs(60));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = client()
+            .get(c.url(
+                2,
+                &format!(
+                    "/loki/api/v1/query_range?query={}&limit=5000&direction=forward&start={since}",
+                    enc(r#"{app="cluster"}"#)
+                ),
+            ))
+            .send()
+            .unwrap();
+        if r.status() == 200 {
+            let mut got = read_all(&c, 2, since);
+            got.sort();
+            if got == acked {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "the wiped node never served everything");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert_eq!(moto.keys().len(), objects, "the rebuilt replica uploads nothing new");
 }
 
 #[test]

@@ -4,91 +4,16 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::reqwest::blocking_client as client;
-use common::{Balsa, enc, free_port, now_ns};
+use common::{Balsa, Moto, enc, free_port, metric, now_ns};
 use serde_json::json;
 
-const BUCKET: &str = "balsa-tier-test";
-
-/// A moto S3 server on its own port, killed on drop.
-struct Moto {
-    child: Child,
-    port: u16,
-}
-
-impl Moto {
-    fn start() -> Self {
-        let port = free_port();
-        let mut cmd = if which("moto_server") {
-            Command::new("moto_server")
-        } else {
-            let mut c = Command::new("python3");
-            c.args(["-m", "moto.server"]);
-            c
-        };
-        let child = cmd
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("moto_server is missing: run deploy/dev/setup.sh (pip install 'moto[server]')");
-        let moto = Moto { child, port };
-        let started = Instant::now();
-        while client().get(moto.url("/")).send().is_err() {
-            assert!(started.elapsed() < Duration::from_secs(30), "moto_server did not start on port {port}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        moto
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    /// Object keys in the bucket (ListObjectsV2, path style).
-    fn keys(&self) -> Vec<String> {
-        let r = client().get(self.url(&format!("/{BUCKET}?list-type=2&max-keys=1000"))).send().unwrap();
-        assert_eq!(r.status(), 200, "list bucket: {}", r.text());
-        let xml = r.text();
-        xml.split("<Key>").skip(1).map(|s| s.split("</Key>").next().unwrap().to_string()).collect()
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn which(program: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
-}
+const BUCKET: &str = common::MOTO_BUCKET;
 
 fn s3_flags(port: u16) -> Vec<String> {
-    [
-        format!("-storage_config.aws.endpoint=127.0.0.1:{port}"),
-        "-storage_config.aws.insecure=true".into(),
-        format!("-storage_config.aws.bucketnames={BUCKET}"),
-        "-storage_config.aws.s3forcepathstyle=true".into(),
-        "-storage_config.aws.region=us-east-1".into(),
-        "-storage_config.aws.access_key_id=testing".into(),
-        "-storage_config.aws.secret_access_key=testing".into(),
-        "-storage_config.upload_interval=200ms".into(),
-        "-storage_config.object_prefix=tier-test/".into(),
-        "-storage_config.orphan_sweep_interval=1s".into(),
-        "-storage_config.orphan_grace_period=0s".into(),
-        "-ingester.chunk_target_size=4KB".into(),
-        "-cluster.shards=2".into(),
-    ]
-    .into()
+    [common::s3_flags(port), vec!["-cluster.shards=2".into()]].concat()
 }
 
 fn start(data: &std::path::Path, flags: &[String]) -> Balsa {
@@ -132,14 +57,6 @@ fn lines(v: &serde_json::Value) -> Vec<String> {
         }
     }
     out
-}
-
-fn metric(b: &Balsa, name: &str) -> f64 {
-    let text = client().get(b.url("/metrics")).send().unwrap().text();
-    text.lines()
-        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
 }
 
 fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
@@ -186,8 +103,8 @@ fn sealed_chunks_move_to_s3_and_queries_span_both_tiers() {
 
     // Restart: the index is local, the data comes back from S3.
     assert!(node.terminate().success());
-    let no_cache = [flags.clone(), vec!["-chunk_store_config.chunk_cache_config.embedded_cache.enabled=false".into()]]
-        .concat();
+    let no_cache =
+        [flags.clone(), vec!["-chunk_store_config.chunk_cache_config.embedded_cache.enabled=false".into()]].concat();
     node = start(&data, &no_cache);
     let (status, v) = query(&node, r#"{app="tiered"}"#, base - 1);
     assert_eq!(status, 200, "{v}");

@@ -66,6 +66,7 @@ pub struct RaftNode {
     liveness: Liveness,
     /// Where readers find chunks that moved to the object store.
     cold: std::sync::RwLock<Option<Arc<dyn ColdChunks>>>,
+    boot_id: u64,
 }
 
 /// When each peer last answered a node-level ping: one ping per node pair,
@@ -73,6 +74,11 @@ pub struct RaftNode {
 #[derive(Default)]
 struct Liveness {
     last_ok: std::sync::Mutex<HashMap<NodeId, Instant>>,
+    /// Each peer's `boot_id` as last seen.
+    boots: std::sync::Mutex<HashMap<NodeId, u64>>,
+    /// Bumped when a peer restarted: quiesced groups wake up so that their
+    /// leaders contact it (it may have lost its disk and know nothing).
+    wake: std::sync::atomic::AtomicU64,
 }
 
 /// How often peers are pinged.
@@ -152,6 +158,10 @@ impl RaftNode {
             op_timeout: raft.op_timeout,
             liveness: Liveness::default(),
             cold: std::sync::RwLock::new(None),
+            boot_id: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64)
+                ^ u64::from(std::process::id()),
         });
         if node.members.len() == 1 {
             node.initialize_groups().await?;
@@ -502,6 +512,11 @@ impl RaftNode {
         Some(g.storage.reader(Arc::new(self.db.sm_kv())).with_cold(cold))
     }
 
+    /// Differs every time this node's process starts.
+    pub fn boot_id(&self) -> u64 {
+        self.boot_id
+    }
+
     /// This node's replica of `shard`'s storage (for retention planning).
     pub fn shard_storage(&self, shard: u32) -> Option<Arc<Shard>> {
         self.groups.get(shard as usize).map(|g| Arc::clone(&g.storage))
@@ -656,16 +671,18 @@ impl RaftNode {
                 let req = pb::HelloRequest { from: self.id, shards: self.shard_count() };
                 let pool = Arc::clone(&self.pool);
                 async move {
-                    (
-                        peer,
-                        pool.call(peer, PEER_DOWN_AFTER / 2, |mut c| async move { c.hello(req).await }).await.is_ok(),
-                    )
+                    let reply = pool.call(peer, PEER_DOWN_AFTER / 2, |mut c| async move { c.hello(req).await }).await;
+                    (peer, reply.ok().map(|r| r.boot_id))
                 }
             });
             let now = Instant::now();
-            for (peer, ok) in futures::future::join_all(pings).await {
-                if ok {
-                    self.liveness.last_ok.lock().expect("liveness lock").insert(peer, now);
+            for (peer, boot) in futures::future::join_all(pings).await {
+                let Some(boot) = boot else { continue };
+                self.liveness.last_ok.lock().expect("liveness lock").insert(peer, now);
+                let previous = self.liveness.boots.lock().expect("liveness lock").insert(peer, boot);
+                if previous.is_some_and(|p| p != boot) {
+                    tracing::info!(peer, "peer restarted; waking quiesced groups");
+                    self.liveness.wake.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 }
             }
         }
@@ -691,8 +708,18 @@ impl RaftNode {
             .collect();
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut wake_seen = self.liveness.wake.load(std::sync::atomic::Ordering::SeqCst);
         loop {
             tick.tick().await;
+            let wake = self.liveness.wake.load(std::sync::atomic::Ordering::SeqCst);
+            if wake != wake_seen {
+                // A peer restarted: every group ticks again for a while, so
+                // leaders send it heartbeats and find out what it lacks.
+                wake_seen = wake;
+                for st in state.iter_mut() {
+                    st.changed_at = Instant::now();
+                }
+            }
             let sleeping = state.iter().filter(|s| !s.ticking).count();
             metrics::gauge!("balsa_quiesced_groups").set(sleeping as f64);
             for (g, st) in self.groups.iter().zip(state.iter_mut()) {

@@ -657,7 +657,8 @@ impl ShardReader {
         self.kv.scan(&lo, &hi, false, &mut |k, v| {
             match <ChunkMeta as prost::Message>::decode(v) {
                 Ok(meta) if meta.max_ts >= start => {
-                    let loc = Arc::new(ChunkLoc { meta_key: k.to_vec(), object: meta.object, data_offset: meta.data_offset });
+                    let loc =
+                        Arc::new(ChunkLoc { meta_key: k.to_vec(), object: meta.object, data_offset: meta.data_offset });
                     for b in meta.blocks {
                         if b.max_ts >= start && b.min_ts < end {
                             sources.push(Source { min: b.min_ts, max: b.max_ts, block: Some((Arc::clone(&loc), b)) });

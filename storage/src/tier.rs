@@ -234,13 +234,8 @@ pub fn chunk_object(kv: &dyn KvRead, shard: u32, prefix: &str, chunk: &PendingCh
         .get(&keys::stream(shard, stream_id))?
         .ok_or_else(|| StorageError::corrupt("chunk of a stream without a record"))?;
     let record = <StreamRecord as prost::Message>::decode(record.as_slice())?;
-    let header = ChunkObjectHeader {
-        tenant: record.tenant.clone(),
-        labels: record.labels,
-        stream_id,
-        seq,
-        meta: Some(meta),
-    };
+    let header =
+        ChunkObjectHeader { tenant: record.tenant.clone(), labels: record.labels, stream_id, seq, meta: Some(meta) };
     let (bytes, data_offset) = encode_object(&header, &data);
     let key = object_key(prefix, &record.tenant, stream_id, min_ts, seq, &bytes);
     Ok(Some(ChunkObject { key, bytes, data_offset, stream_id, min_ts, seq }))
@@ -285,9 +280,8 @@ impl ObjectStore for MemObjectStore {
     fn put<'a>(&'a self, key: &'a str, data: Vec<u8>) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             self.check()?;
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as i64);
+            let now =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
             self.objects.lock().expect("objects lock").insert(key.to_string(), (data, now));
             Ok(())
         })

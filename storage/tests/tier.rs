@@ -32,7 +32,11 @@ fn apply(shard: &Shard, kv: &MemKv, cmds: &[ShardCommand]) {
     shard.commit(pending);
 }
 
-fn read(shard: &Arc<Shard>, kv: &Arc<MemKv>, cold: Option<Arc<dyn ColdChunks>>) -> Result<Vec<(i64, String)>, ReadError> {
+fn read(
+    shard: &Arc<Shard>,
+    kv: &Arc<MemKv>,
+    cold: Option<Arc<dyn ColdChunks>>,
+) -> Result<Vec<(i64, String)>, ReadError> {
     let reader = shard.reader(kv.clone()).with_cold(cold);
     let mut out = Vec::new();
     for s in reader.streams("t1", 0, i64::MAX, &mut |_| true)? {
@@ -260,7 +264,10 @@ fn expire_drops_whole_old_chunks_and_old_head_entries() {
     assert!(got.first().unwrap().0 <= cut && got.first().unwrap().0 > 0, "first kept {:?}", got.first());
     assert_eq!(got[..], lines[lines.len() - got.len()..], "a suffix of the stream remains, in order");
     assert!(count_kind(&kv, keys::CHUNK_META) < chunks_before);
-    assert_eq!(count_kind(&kv, keys::CHUNK_META), count_kind(&kv, keys::CHUNK_DATA) + tier::referenced_objects(kv.as_ref(), SHARD).unwrap().len());
+    assert_eq!(
+        count_kind(&kv, keys::CHUNK_META),
+        count_kind(&kv, keys::CHUNK_DATA) + tier::referenced_objects(kv.as_ref(), SHARD).unwrap().len()
+    );
     assert!(tier::referenced_objects(kv.as_ref(), SHARD).unwrap().len() < referenced_before, "cold chunks expire too");
     let pending_after = tier::count_pending(kv.as_ref(), SHARD).unwrap();
     assert_eq!(pending_after as usize, count_kind(&kv, keys::CHUNK_DATA), "no upload is pending for a dropped chunk");

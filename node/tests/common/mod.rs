@@ -141,6 +141,100 @@ impl Drop for Balsa {
     }
 }
 
+/// The bucket tests create in their moto server.
+pub const MOTO_BUCKET: &str = "balsa-tier-test";
+
+/// Flags that point a node at `moto`'s bucket, with small chunks and fast
+/// upload rounds so that tests see tiering within seconds.
+pub fn s3_flags(port: u16) -> Vec<String> {
+    [
+        format!("-storage_config.aws.endpoint=127.0.0.1:{port}"),
+        "-storage_config.aws.insecure=true".into(),
+        format!("-storage_config.aws.bucketnames={MOTO_BUCKET}"),
+        "-storage_config.aws.s3forcepathstyle=true".into(),
+        "-storage_config.aws.region=us-east-1".into(),
+        "-storage_config.aws.access_key_id=testing".into(),
+        "-storage_config.aws.secret_access_key=testing".into(),
+        "-storage_config.upload_interval=200ms".into(),
+        "-storage_config.object_prefix=tier-test/".into(),
+        "-storage_config.orphan_sweep_interval=1s".into(),
+        "-storage_config.orphan_grace_period=0s".into(),
+        "-ingester.chunk_target_size=4KB".into(),
+    ]
+    .into()
+}
+
+/// The sum of a metric's samples in a node's `/metrics`.
+pub fn metric(b: &Balsa, name: &str) -> f64 {
+    let text = reqwest::blocking_client().get(b.url("/metrics")).send().unwrap().text();
+    text.lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// A moto S3 server on its own port, killed on drop.
+pub struct Moto {
+    child: std::process::Child,
+    pub port: u16,
+}
+
+impl Moto {
+    pub fn start() -> Self {
+        let port = free_port();
+        let mut cmd = if which("moto_server") {
+            std::process::Command::new("moto_server")
+        } else {
+            let mut c = std::process::Command::new("python3");
+            c.args(["-m", "moto.server"]);
+            c
+        };
+        let child = cmd
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("moto_server is missing: run deploy/dev/setup.sh (pip install 'moto[server]')");
+        let moto = Moto { child, port };
+        let started = Instant::now();
+        while reqwest::blocking_client().get(moto.url("/")).send().is_err() {
+            assert!(started.elapsed() < Duration::from_secs(30), "moto_server did not start on port {port}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        moto
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Object keys in the bucket (ListObjectsV2, path style).
+    pub fn keys(&self) -> Vec<String> {
+        let r = reqwest::blocking_client()
+            .get(self.url(&format!("/{MOTO_BUCKET}?list-type=2&max-keys=1000")))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200, "list bucket: {}", r.text());
+        let xml = r.text();
+        xml.split("<Key>").skip(1).map(|s| s.split("</Key>").next().unwrap().to_string()).collect()
+    }
+
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn which(program: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+}
+
 pub mod reqwest {
     pub use ::reqwest::*;
 

@@ -127,6 +127,7 @@ impl pb::transport_server::Transport for TransportService {
             node_id: self.node.id(),
             shards: self.node.shard_count(),
             initialized_groups: self.node.initialized_groups().await,
+            boot_id: self.node.boot_id(),
         }))
     }
 }

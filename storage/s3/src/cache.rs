@@ -5,8 +5,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use balsa_storage::tier::{ColdChunks, ObjectStore};
 use balsa_storage::StorageError;
+use balsa_storage::tier::{ColdChunks, ObjectStore};
 
 struct Entries {
     lru: lru::LruCache<String, Arc<Vec<u8>>>,
@@ -29,10 +29,7 @@ impl ColdCache {
             runtime,
             max_bytes,
             fetch_timeout: Duration::from_secs(60),
-            entries: Mutex::new(Entries {
-                lru: lru::LruCache::unbounded(),
-                bytes: 0,
-            }),
+            entries: Mutex::new(Entries { lru: lru::LruCache::unbounded(), bytes: 0 }),
         }
     }
 

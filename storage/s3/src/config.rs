@@ -55,7 +55,10 @@ impl AwsConfig {
             return Err(("bucketnames", format!("{bucket:?}: balsa stores chunks in one bucket; name exactly one")));
         }
         if self.access_key_id.is_empty() != self.secret_access_key.is_empty() {
-            return Err(("secret_access_key", "access_key_id and secret_access_key are set together or not at all".into()));
+            return Err((
+                "secret_access_key",
+                "access_key_id and secret_access_key are set together or not at all".into(),
+            ));
         }
         if !self.enabled() && !self.endpoint.trim().is_empty() {
             return Err(("bucketnames", "must be set when endpoint is set".into()));

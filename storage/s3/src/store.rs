@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::{Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation};
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
 use balsa_storage::StorageError;
@@ -90,7 +90,7 @@ impl S3Store {
         match self.client.head_bucket().bucket(&bucket).send().await {
             Ok(_) => return Ok(()),
             Err(SdkError::ServiceError(e)) if e.err().is_not_found() => {}
-            Err(e) => return Err(S3Error::Bucket { bucket, reason: DisplayErrorContext(&e).to_string() }),
+            Err(e) => return Err(S3Error::Bucket { bucket, reason: error_chain(&e) }),
         }
         let mut create = self.client.create_bucket().bucket(&bucket);
         let region = self.client.config().region().map(|r| r.as_ref().to_string()).unwrap_or_default();
@@ -110,20 +110,37 @@ impl S3Store {
             {
                 Ok(())
             }
-            Err(e) => Err(S3Error::CreateBucket { bucket, reason: DisplayErrorContext(&e).to_string() }),
+            Err(e) => Err(S3Error::CreateBucket { bucket, reason: error_chain(&e) }),
         }
     }
 
     fn error<E, R>(&self, op: &str, key: &str, e: SdkError<E, R>) -> StorageError
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-        R: std::fmt::Debug,
+        R: std::fmt::Debug + 'static,
     {
-        let not_found = matches!(&e, SdkError::ServiceError(se) if matches!(se.err().code(), Some("NoSuchKey" | "NotFound")));
-        let message = format!("s3 bucket {}: {op} {key}: {}", self.bucket, DisplayErrorContext(&e));
+        let not_found =
+            matches!(&e, SdkError::ServiceError(se) if matches!(se.err().code(), Some("NoSuchKey" | "NotFound")));
+        let message = format!("s3 bucket {}: {op} {key}: {}", self.bucket, error_chain(&e));
         metrics::counter!("balsa_s3_request_errors_total", "operation" => op.to_string()).increment(1);
         if not_found { StorageError::not_found(message) } else { StorageError::unavailable(message) }
     }
+}
+
+/// An error and its sources, `: `-separated, without debug dumps; a
+/// service error also names its code.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
 }
 
 fn observe(op: &'static str, started: Instant) {
