@@ -331,16 +331,8 @@ fn with_s3_leaders_tier_chunks_and_a_wiped_node_reads_them_back() {
         assert_eq!(r.status(), 204, "{}", r.text());
     }
     acked.sort();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let uploaded: f64 = c.nodes.iter().map(|n| common::metric(n, "balsa_tier_uploaded_chunks_total")).sum();
-        let pending: f64 = c.nodes.iter().map(|n| common::metric(n, "balsa_tier_pending_chunks")).sum();
-        if uploaded >= 10.0 && pending == 0.0 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "uploads did not finish: uploaded {uploaded}, pending {pending}");
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    let nodes: Vec<&common::Balsa> = c.nodes.iter().collect();
+    common::wait_uploads_settled(&nodes, 10.0, Duration::from_secs(60));
     let leaders_uploading =
         c.nodes.iter().filter(|n| common::metric(n, "balsa_tier_uploaded_chunks_total") > 0.0).count();
     assert!(leaders_uploading >= 2, "uploads come from the leaders of several nodes");

@@ -85,10 +85,9 @@ fn sealed_chunks_move_to_s3_and_queries_span_both_tiers() {
     for batch in 0..10 {
         push(&node, "tiered", batch * 100, batch * 100 + 100, base);
     }
-    wait_for("uploads", Duration::from_secs(30), || {
-        metric(&node, "balsa_tier_uploaded_chunks_total") >= 5.0 && metric(&node, "balsa_tier_pending_chunks") == 0.0
-    });
+    let uploaded = common::wait_uploads_settled(&[&node], 5.0, Duration::from_secs(60));
     let objects = moto.keys();
+    assert_eq!(objects.len() as f64, uploaded);
     assert!(objects.len() >= 5, "{objects:?}");
     assert!(objects.iter().all(|k| k.starts_with("tier-test/chunks/fake/")), "{objects:?}");
 
@@ -172,4 +171,58 @@ fn unusable_bucket_fails_startup_with_the_fix() {
     let log = node.log_text();
     assert!(log.contains(BUCKET) && log.contains("storage_config.aws"), "{log}");
     node.child = None;
+}
+
+#[test]
+fn retention_drops_old_data_in_both_tiers() {
+    let moto = Moto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("node");
+    let flags = [
+        s3_flags(moto.port),
+        vec![
+            "-compactor.retention_enabled=true".into(),
+            "-compactor.compaction_interval=1s".into(),
+            "-limits_config.retention_period=1h".into(),
+        ],
+    ]
+    .concat();
+    let config = dir.path().join("balsa.yaml");
+    std::fs::write(
+        &config,
+        "limits_config:\n  retention_stream:\n  - selector: '{app=\"keep\"}'\n    priority: 1\n    period: 24h\n",
+    )
+    .unwrap();
+    let flags = [flags, vec![format!("-config.file={}", config.display())]].concat();
+    let node = start(&data, &flags);
+
+    let three_hours_ago = now_ns() - 3 * 3_600_000_000_000;
+    push(&node, "old", 0, 300, three_hours_ago);
+    push(&node, "keep", 0, 300, three_hours_ago);
+    push(&node, "recent", 0, 10, now_ns() - 60_000_000_000);
+
+    let since = three_hours_ago - 1;
+    wait_for("retention of {app=\"old\"}", Duration::from_secs(60), || {
+        let (status, v) = query(&node, r#"{app="old"}"#, since);
+        status == 200 && lines(&v).is_empty()
+    });
+    let (_, v) = query(&node, r#"{app="keep"}"#, since);
+    assert_eq!(lines(&v), expected(0, 300), "retention_stream keeps this stream for 24h");
+    let (_, v) = query(&node, r#"{app="recent"}"#, since);
+    assert_eq!(lines(&v), expected(0, 10));
+    // The expired stream is gone from the index too.
+    let r = client().get(node.url(&format!("/loki/api/v1/label/app/values?start={since}"))).send().unwrap();
+    let values = r.json()["data"].clone();
+    assert_eq!(values, json!(["keep", "recent"]), "{values}");
+    assert!(metric(&node, "balsa_retention_expired_streams_total") >= 1.0);
+
+    // In the bucket, only the kept stream's chunks remain (the expired
+    // stream's objects, if any were uploaded, are swept).
+    wait_for("objects of expired chunks to be swept", Duration::from_secs(60), || {
+        let streams: std::collections::BTreeSet<String> =
+            moto.keys().iter().filter_map(|k| k.split('/').nth(3).map(str::to_string)).collect();
+        streams.len() == 1 && metric(&node, "balsa_tier_pending_chunks") == 0.0
+    });
+    let (_, v) = query(&node, r#"{app="keep"}"#, since);
+    assert_eq!(lines(&v), expected(0, 300), "cold chunks of the kept stream still read");
 }

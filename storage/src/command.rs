@@ -89,13 +89,87 @@ pub struct Expire {
     pub before_ns: i64,
 }
 
+/// A log deletion request (`/loki/api/v1/delete`), kept in shard 0.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct DeleteRequest {
+    #[prost(string, tag = "1")]
+    pub tenant: String,
+    #[prost(string, tag = "2")]
+    pub request_id: String,
+    /// A stream selector with optional line filters.
+    #[prost(string, tag = "3")]
+    pub query: String,
+    #[prost(int64, tag = "4")]
+    pub start_ns: i64,
+    #[prost(int64, tag = "5")]
+    pub end_ns: i64,
+    /// When the request was received, milliseconds since the Unix epoch.
+    #[prost(int64, tag = "6")]
+    pub created_ms: i64,
+    #[prost(bool, tag = "7")]
+    pub processed: bool,
+}
+
+/// Record, cancel, or mark processed a delete request (shard 0 only).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct DeleteRequestChange {
+    #[prost(message, optional, tag = "1")]
+    pub request: Option<DeleteRequest>,
+    #[prost(enumeration = "DeleteRequestOp", tag = "2")]
+    pub op: i32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
+#[repr(i32)]
+pub enum DeleteRequestOp {
+    Add = 0,
+    Cancel = 1,
+    MarkProcessed = 2,
+}
+
+/// Replaces a sealed chunk's entries (a processed delete request): the new
+/// data is carried in the entry, so every replica writes the same bytes. The
+/// chunk keeps its key; it becomes local again and is uploaded anew when
+/// S3 is configured. With no entries left, the chunk is dropped.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RewriteChunk {
+    #[prost(uint64, tag = "1")]
+    pub stream_id: u64,
+    #[prost(int64, tag = "2")]
+    pub min_ts: i64,
+    #[prost(uint32, tag = "3")]
+    pub seq: u32,
+    /// The new chunk's meta and data; absent when nothing is left.
+    #[prost(message, optional, tag = "4")]
+    pub meta: Option<crate::chunk::ChunkMeta>,
+    #[prost(bytes = "vec", tag = "5")]
+    pub data: Vec<u8>,
+    /// The old chunk's object key, if any: the rewrite applies only if the
+    /// chunk is still as the leader read it.
+    #[prost(string, tag = "6")]
+    pub expect_object: String,
+    #[prost(uint32, tag = "7")]
+    pub expect_entries: u32,
+}
+
+/// Deletes head entries of a stream, by (timestamp, entry hash).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct DeleteHeadEntries {
+    #[prost(uint64, tag = "1")]
+    pub stream_id: u64,
+    #[prost(int64, repeated, tag = "2")]
+    pub ts_ns: Vec<i64>,
+    #[prost(uint64, repeated, tag = "3")]
+    pub hashes: Vec<u64>,
+}
+
 /// The shard has looked for objects to adopt once; it never does again.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct AdoptionDone {}
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct ShardCommand {
-    #[prost(oneof = "shard_command::Kind", tags = "1, 2, 3, 4, 5")]
+    #[prost(oneof = "shard_command::Kind", tags = "1, 2, 3, 4, 5, 6, 7, 8")]
     pub kind: Option<shard_command::Kind>,
 }
 
@@ -112,6 +186,12 @@ pub mod shard_command {
         AdoptionDone(super::AdoptionDone),
         #[prost(message, tag = "5")]
         Expire(super::Expire),
+        #[prost(message, tag = "6")]
+        DeleteRequest(super::DeleteRequestChange),
+        #[prost(message, tag = "7")]
+        RewriteChunk(super::RewriteChunk),
+        #[prost(message, tag = "8")]
+        DeleteHeadEntries(super::DeleteHeadEntries),
     }
 }
 
@@ -130,6 +210,23 @@ impl ShardCommand {
 
     pub fn expire(stream_id: u64, before_ns: i64) -> Self {
         Self { kind: Some(shard_command::Kind::Expire(Expire { stream_id, before_ns })) }
+    }
+
+    pub fn delete_request(op: DeleteRequestOp, request: DeleteRequest) -> Self {
+        Self {
+            kind: Some(shard_command::Kind::DeleteRequest(DeleteRequestChange {
+                request: Some(request),
+                op: op as i32,
+            })),
+        }
+    }
+
+    pub fn rewrite_chunk(rewrite: RewriteChunk) -> Self {
+        Self { kind: Some(shard_command::Kind::RewriteChunk(rewrite)) }
+    }
+
+    pub fn delete_head_entries(delete: DeleteHeadEntries) -> Self {
+        Self { kind: Some(shard_command::Kind::DeleteHeadEntries(delete)) }
     }
 
     pub fn adoption_done() -> Self {

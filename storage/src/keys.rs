@@ -9,6 +9,7 @@
 //! shard | 'C' | stream_id | min_ts | seq       -> chunk data (snappy blocks)
 //! shard | 'U' | stream_id | min_ts | seq       -> empty: sealed, not yet in the object store
 //! shard | 'A'                                  -> empty: the shard looked for objects to adopt
+//! shard | 'R' | tenant | 0 | request_id        -> DeleteRequest (shard 0 only)
 //! ```
 //! Timestamps are i64 nanoseconds with the sign bit flipped, big-endian, so
 //! byte order is time order.
@@ -21,6 +22,15 @@ pub const CHUNK_META: u8 = b'c';
 pub const CHUNK_DATA: u8 = b'C';
 pub const UPLOAD_PENDING: u8 = b'U';
 pub const ADOPTED: u8 = b'A';
+pub const DELETE_REQUEST: u8 = b'R';
+
+pub fn delete_request(shard: u32, tenant: &str, request_id: &str) -> Vec<u8> {
+    let mut k = kind_prefix(shard, DELETE_REQUEST);
+    k.extend_from_slice(tenant.as_bytes());
+    k.push(0);
+    k.extend_from_slice(request_id.as_bytes());
+    k
+}
 
 /// The marker that a shard has adopted what the object store held.
 pub fn adopted(shard: u32) -> Vec<u8> {

@@ -16,7 +16,10 @@ use balsa_model::{Direction, Entry, LabelPair, Labels, ReadError, StreamId, Stre
 
 use crate::chunk::{self, ChunkMeta};
 use crate::codec::{decode_entry, encode_entry, entry_hash};
-use crate::command::{AdoptChunk, ApplyOutcome, ChunkUploaded, Expire, Pair, Push, ShardCommand, shard_command};
+use crate::command::{
+    AdoptChunk, ApplyOutcome, ChunkUploaded, DeleteHeadEntries, DeleteRequest, DeleteRequestChange, DeleteRequestOp,
+    Expire, Pair, Push, RewriteChunk, ShardCommand, shard_command,
+};
 use crate::config::IngesterConfig;
 use crate::error::{Result, StorageError};
 use crate::keys;
@@ -176,6 +179,9 @@ impl Shard {
                 Some(shard_command::Kind::ChunkUploaded(up)) => work.chunk_uploaded(up)?,
                 Some(shard_command::Kind::AdoptChunk(adopt)) => work.adopt_chunk(adopt)?,
                 Some(shard_command::Kind::Expire(expire)) => work.expire(expire)?,
+                Some(shard_command::Kind::DeleteRequest(change)) => work.delete_request(change)?,
+                Some(shard_command::Kind::RewriteChunk(rewrite)) => work.rewrite_chunk(rewrite)?,
+                Some(shard_command::Kind::DeleteHeadEntries(delete)) => work.delete_head_entries(delete)?,
                 Some(shard_command::Kind::AdoptionDone(_)) => {
                     work.overlay.put(keys::adopted(self.id), Vec::new());
                     ApplyOutcome::default()
@@ -422,6 +428,130 @@ impl ApplyWork<'_> {
         Ok(ApplyOutcome { accepted: 1, rejected: Vec::new() })
     }
 
+    /// Adds, cancels or marks processed a delete request. A cancel of an
+    /// unknown or processed request is reported in `rejected`.
+    fn delete_request(&mut self, change: &DeleteRequestChange) -> Result<ApplyOutcome> {
+        let Some(req) = &change.request else {
+            return Ok(ApplyOutcome::default());
+        };
+        let key = keys::delete_request(self.shard.id, &req.tenant, &req.request_id);
+        let existing = match self.overlay.get(&key)? {
+            Some(v) => Some(<DeleteRequest as prost::Message>::decode(v.as_slice())?),
+            None => None,
+        };
+        let mut outcome = ApplyOutcome::default();
+        match DeleteRequestOp::try_from(change.op) {
+            Ok(DeleteRequestOp::Add) => {
+                if existing.is_none() {
+                    self.overlay.put(key, prost::Message::encode_to_vec(req));
+                }
+                outcome.accepted = 1;
+            }
+            Ok(DeleteRequestOp::Cancel) => match existing {
+                Some(r) if !r.processed => {
+                    self.overlay.delete(key);
+                    outcome.accepted = 1;
+                }
+                Some(_) => outcome
+                    .rejected
+                    .push("deletion of request which is in process or already processed is not allowed".into()),
+                None => outcome.rejected.push("could not find delete request with given id".into()),
+            },
+            Ok(DeleteRequestOp::MarkProcessed) => {
+                if let Some(mut r) = existing {
+                    r.processed = true;
+                    self.overlay.put(key, prost::Message::encode_to_vec(&r));
+                    outcome.accepted = 1;
+                }
+            }
+            Err(_) => {}
+        }
+        Ok(outcome)
+    }
+
+    /// Replaces a chunk's entries, if the chunk is still as the plan saw it.
+    fn rewrite_chunk(&mut self, r: &RewriteChunk) -> Result<ApplyOutcome> {
+        let meta_key = keys::chunk_meta(self.shard.id, r.stream_id, r.min_ts, r.seq);
+        let Some(old) = self.overlay.get(&meta_key)? else {
+            return Ok(ApplyOutcome::default());
+        };
+        let old = <ChunkMeta as prost::Message>::decode(old.as_slice())?;
+        if old.object != r.expect_object || old.entries != r.expect_entries {
+            return Ok(ApplyOutcome::default());
+        }
+        let Some(mut st) = self.stream(r.stream_id) else {
+            return Ok(ApplyOutcome::default());
+        };
+        let data_key = keys::data_key_for_meta(&meta_key);
+        let upload_key = keys::with_kind_of(&meta_key, keys::UPLOAD_PENDING);
+        let removed = match &r.meta {
+            Some(meta) if meta.entries > 0 => {
+                let mut meta = meta.clone();
+                meta.object.clear();
+                meta.data_offset = 0;
+                let removed = old.entries.saturating_sub(meta.entries);
+                self.overlay.put(meta_key, prost::Message::encode_to_vec(&meta));
+                self.overlay.put(data_key, r.data.clone());
+                self.overlay.put(upload_key, Vec::new());
+                removed
+            }
+            _ => {
+                self.overlay.delete(meta_key);
+                self.overlay.delete(data_key);
+                self.overlay.delete(upload_key);
+                st.record.chunks = st.record.chunks.saturating_sub(1);
+                old.entries
+            }
+        };
+        self.settle(r.stream_id, st);
+        Ok(ApplyOutcome { accepted: removed as u64, rejected: Vec::new() })
+    }
+
+    /// Deletes the given head entries of a stream.
+    fn delete_head_entries(&mut self, d: &DeleteHeadEntries) -> Result<ApplyOutcome> {
+        let shard = self.shard.id;
+        let Some(mut st) = self.stream(d.stream_id) else {
+            return Ok(ApplyOutcome::default());
+        };
+        let mut removed = 0;
+        for (ts, hash) in d.ts_ns.iter().zip(&d.hashes) {
+            let key = keys::head_entry(shard, d.stream_id, *ts, *hash);
+            if let Some(v) = self.overlay.get(&key)? {
+                let size = decode_entry(&v, &mut 0)?.size() as u64;
+                self.overlay.delete(key);
+                let r = &mut st.record;
+                r.head_entries = r.head_entries.saturating_sub(1);
+                r.head_bytes = r.head_bytes.saturating_sub(size);
+                removed += 1;
+            }
+        }
+        if removed == 0 {
+            return Ok(ApplyOutcome::default());
+        }
+        // The head's time span, from what is left.
+        let (lo, hi) = keys::head_range(shard, d.stream_id, i64::MIN, i64::MAX);
+        let (mut first, mut last) = (i64::MAX, i64::MIN);
+        self.overlay.scan(&lo, &hi, false, &mut |k, _| {
+            let ts = keys::head_ts_of(k);
+            first = first.min(ts);
+            last = last.max(ts);
+            true
+        })?;
+        st.record.head_first_ts = first;
+        st.record.head_last_ts = last;
+        self.settle(d.stream_id, st);
+        Ok(ApplyOutcome { accepted: removed, rejected: Vec::new() })
+    }
+
+    /// Keeps a stream that still holds data, or removes it.
+    fn settle(&mut self, id: StreamId, st: StreamState) {
+        if st.record.chunks == 0 && st.record.head_entries == 0 {
+            self.touched.insert(id, None);
+        } else {
+            self.touched.insert(id, Some(st));
+        }
+    }
+
     /// Retention for one stream; see [`Expire`].
     fn expire(&mut self, expire: &Expire) -> Result<ApplyOutcome> {
         let shard = self.shard.id;
@@ -641,6 +771,108 @@ impl ChunkBytes {
 }
 
 impl ShardReader {
+    /// The delete requests kept in this shard (shard 0 holds them), in key
+    /// order (by tenant, then request id).
+    pub fn delete_requests(&self) -> Result<Vec<DeleteRequest>> {
+        let shard = self.shard.id;
+        let (lo, hi) = (keys::kind_prefix(shard, keys::DELETE_REQUEST), keys::kind_end(shard, keys::DELETE_REQUEST));
+        let mut out = Vec::new();
+        let mut err = None;
+        self.kv.scan(&lo, &hi, false, &mut |_, v| match <DeleteRequest as prost::Message>::decode(v) {
+            Ok(r) => {
+                out.push(r);
+                true
+            }
+            Err(e) => {
+                err = Some(StorageError::from(e));
+                false
+            }
+        })?;
+        match err {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
+    }
+
+    /// The commands that delete, from `stream`, the entries with
+    /// `start_ns <= ts <= end_ns` that `matches` accepts: a rewrite of every
+    /// sealed chunk holding one (local or cold), and the head entries.
+    pub fn plan_deletion(
+        &self,
+        stream: StreamId,
+        start_ns: i64,
+        end_ns: i64,
+        matches: &mut dyn FnMut(&Entry) -> bool,
+    ) -> Result<Vec<ShardCommand>> {
+        let shard = self.shard.id;
+        let in_range = |e: &Entry| e.ts_ns >= start_ns && e.ts_ns <= end_ns;
+        let mut commands = Vec::new();
+        let (lo, _) = keys::stream_kind_range(shard, keys::CHUNK_META, stream);
+        let mut hi = lo.clone();
+        hi.extend_from_slice(&keys::encode_ts(end_ns.saturating_add(1)));
+        let mut chunks = Vec::new();
+        self.kv.scan(&lo, &hi, false, &mut |k, v| {
+            chunks.push((k.to_vec(), v.to_vec()));
+            true
+        })?;
+        for (key, value) in chunks {
+            let meta = <ChunkMeta as prost::Message>::decode(value.as_slice())?;
+            if meta.max_ts < start_ns {
+                continue;
+            }
+            let loc = ChunkLoc { meta_key: key.clone(), object: meta.object.clone(), data_offset: meta.data_offset };
+            let Some(bytes) = self.load_chunk(&loc)? else { continue };
+            let mut entries = Vec::with_capacity(meta.entries as usize);
+            for block in &meta.blocks {
+                entries.extend(chunk::decode_block(bytes.data(), block)?);
+            }
+            let before = entries.len();
+            entries.retain(|e| !(in_range(e) && matches(e)));
+            if entries.len() == before {
+                continue;
+            }
+            let (_, min_ts, seq) = keys::chunk_id_of(&key);
+            let (new_meta, data) = if entries.is_empty() {
+                (None, Vec::new())
+            } else {
+                let (m, d) = chunk::encode(&entries, self.shard.config.chunk_block_size.as_usize());
+                (Some(m), d)
+            };
+            commands.push(ShardCommand::rewrite_chunk(RewriteChunk {
+                stream_id: stream,
+                min_ts,
+                seq,
+                meta: new_meta,
+                data,
+                expect_object: meta.object,
+                expect_entries: meta.entries,
+            }));
+        }
+        let (lo, hi) = keys::head_range(shard, stream, start_ns, end_ns.saturating_add(1));
+        let mut head = DeleteHeadEntries { stream_id: stream, ..Default::default() };
+        let mut err = None;
+        self.kv.scan(&lo, &hi, false, &mut |_, v| match decode_entry(v, &mut 0) {
+            Ok(e) => {
+                if matches(&e) {
+                    head.ts_ns.push(e.ts_ns);
+                    head.hashes.push(entry_hash(&e));
+                }
+                true
+            }
+            Err(e) => {
+                err = Some(e);
+                false
+            }
+        })?;
+        if let Some(e) = err {
+            return Err(e);
+        }
+        if !head.ts_ns.is_empty() {
+            commands.push(ShardCommand::delete_head_entries(head));
+        }
+        Ok(commands)
+    }
+
     /// Reads chunks that were moved to the object store through `cold`.
     pub fn with_cold(mut self, cold: Option<Arc<dyn ColdChunks>>) -> Self {
         self.cold = cold;

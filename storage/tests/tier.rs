@@ -289,3 +289,83 @@ fn expire_drops_whole_old_chunks_and_old_head_entries() {
     apply(&shard, &kv, &[push(&app, &[(5, "again".to_string())])]);
     assert_eq!(read(&shard, &kv, None).unwrap(), vec![(5, "again".to_string())]);
 }
+
+#[test]
+fn deletion_rewrites_local_and_cold_chunks_and_the_head() {
+    use balsa_storage::command::{DeleteRequest, DeleteRequestOp};
+    let (shard, kv, lines) = setup();
+    let store = Arc::new(MemObjectStore::new());
+    let pending = tier::pending_uploads(kv.as_ref(), SHARD, usize::MAX).unwrap();
+    for p in &pending[..pending.len() / 2] {
+        let object = tier::chunk_object(kv.as_ref(), SHARD, "", p).unwrap().unwrap();
+        tier::block_on_ready(store.put(&object.key, object.bytes)).unwrap();
+        apply(
+            &shard,
+            &kv,
+            &[ShardCommand::chunk_uploaded(ChunkUploaded {
+                stream_id: object.stream_id,
+                min_ts: object.min_ts,
+                seq: object.seq,
+                object: object.key,
+                data_offset: object.data_offset,
+            })],
+        );
+    }
+    let cold: Arc<dyn ColdChunks> = Arc::new(MemCold::new(Arc::clone(&store)));
+    let stream = balsa_model::stream_id("t1", &Labels::from_pairs([("app", "x")]));
+    let referenced = tier::referenced_objects(kv.as_ref(), SHARD).unwrap().len();
+
+    // Delete lines containing "7 " between ts 20_000 and 290_000 (cold
+    // chunks, local chunks and the head all hold some).
+    let (start, end) = (20_000, 290_000);
+    let doomed = |ts: i64, line: &str| ts >= start && ts <= end && line.contains("7 ");
+    let reader = shard.reader(kv.clone()).with_cold(Some(Arc::clone(&cold)));
+    let cmds = reader.plan_deletion(stream, start, end, &mut |e| e.line.contains("7 ")).unwrap();
+    assert!(cmds.len() >= 3, "several chunks and the head: {}", cmds.len());
+    apply(&shard, &kv, &cmds);
+    let want: Vec<_> = lines.iter().filter(|(ts, l)| !doomed(*ts, l)).cloned().collect();
+    assert!(want.len() < lines.len());
+    assert_eq!(read(&shard, &kv, Some(Arc::clone(&cold))).unwrap(), want);
+    // Nothing is left to delete; re-applying the old plan changes nothing.
+    let reader = shard.reader(kv.clone()).with_cold(Some(Arc::clone(&cold)));
+    assert!(reader.plan_deletion(stream, start, end, &mut |e| e.line.contains("7 ")).unwrap().is_empty());
+    apply(&shard, &kv, &cmds);
+    assert_eq!(read(&shard, &kv, Some(Arc::clone(&cold))).unwrap(), want);
+    // Rewritten cold chunks are local again and wait for upload; their old
+    // objects are no longer referenced (the sweep removes them).
+    assert!(tier::referenced_objects(kv.as_ref(), SHARD).unwrap().len() < referenced);
+    assert!(tier::count_pending(kv.as_ref(), SHARD).unwrap() > 0);
+    upload_all(&shard, &kv, &store);
+    assert_eq!(read(&shard, &kv, Some(Arc::new(MemCold::new(Arc::clone(&store))))).unwrap(), want);
+
+    // Deleting everything removes the stream.
+    let reader = shard.reader(kv.clone()).with_cold(Some(Arc::clone(&cold)));
+    let cmds = reader.plan_deletion(stream, i64::MIN, i64::MAX, &mut |_| true).unwrap();
+    apply(&shard, &kv, &cmds);
+    assert_eq!(shard.stats().streams, 0);
+    assert_eq!(count_kind(&kv, keys::CHUNK_META) + count_kind(&kv, keys::HEAD), 0);
+
+    // Delete requests: add, list, cancel, mark processed.
+    let req = |id: &str| DeleteRequest {
+        tenant: "t1".into(),
+        request_id: id.into(),
+        query: "{app=\"x\"}".into(),
+        start_ns: 1,
+        end_ns: 2,
+        created_ms: 3,
+        processed: false,
+    };
+    apply(&shard, &kv, &[ShardCommand::delete_request(DeleteRequestOp::Add, req("a"))]);
+    apply(&shard, &kv, &[ShardCommand::delete_request(DeleteRequestOp::Add, req("b"))]);
+    let pending = shard.apply(kv.as_ref(), &[ShardCommand::delete_request(DeleteRequestOp::Cancel, req("a"))]).unwrap();
+    kv.write(pending.batch.clone()).unwrap();
+    assert_eq!(shard.commit(pending)[0].accepted, 1);
+    apply(&shard, &kv, &[ShardCommand::delete_request(DeleteRequestOp::MarkProcessed, req("b"))]);
+    let pending = shard.apply(kv.as_ref(), &[ShardCommand::delete_request(DeleteRequestOp::Cancel, req("b"))]).unwrap();
+    kv.write(pending.batch.clone()).unwrap();
+    let outcome = shard.commit(pending);
+    assert_eq!(outcome[0].accepted, 0);
+    assert!(outcome[0].rejected[0].contains("already processed"), "{outcome:?}");
+    let listed = shard.reader(kv.clone()).delete_requests().unwrap();
+    assert_eq!(listed, vec![DeleteRequest { processed: true, ..req("b") }]);
+}

@@ -164,6 +164,27 @@ pub fn s3_flags(port: u16) -> Vec<String> {
     .into()
 }
 
+/// Waits until the nodes have uploaded at least `min` chunks and nothing is
+/// pending, and that stays so across a few upload rounds (the pending gauge
+/// is set at the end of a round, so one reading can be stale).
+pub fn wait_uploads_settled(nodes: &[&Balsa], min: f64, timeout: std::time::Duration) -> f64 {
+    let started = std::time::Instant::now();
+    let read = || -> (f64, f64) {
+        let uploaded = nodes.iter().map(|n| metric(n, "balsa_tier_uploaded_chunks_total")).sum();
+        let pending = nodes.iter().map(|n| metric(n, "balsa_tier_pending_chunks")).sum();
+        (uploaded, pending)
+    };
+    loop {
+        let first = read();
+        std::thread::sleep(std::time::Duration::from_millis(800));
+        let second = read();
+        if first == second && second.0 >= min && second.1 == 0.0 {
+            return second.0;
+        }
+        assert!(started.elapsed() < timeout, "uploads did not settle: uploaded {}, pending {}", second.0, second.1);
+    }
+}
+
 /// The sum of a metric's samples in a node's `/metrics`.
 pub fn metric(b: &Balsa, name: &str) -> f64 {
     let text = reqwest::blocking_client().get(b.url("/metrics")).send().unwrap().text();
