@@ -6,6 +6,7 @@
 //! short message, and the detail goes to the log.
 
 pub mod backend;
+pub mod delete;
 pub mod error;
 pub mod format_query;
 pub mod ops;
@@ -17,5 +18,5 @@ pub mod router;
 pub mod tenant;
 pub mod testing;
 
-pub use backend::{Backend, BackendError, PushOutcome};
+pub use backend::{Backend, BackendError, CancelRefused, DeleteRequestInfo, PushOutcome};
 pub use router::{ApiConfig, AppState, router};

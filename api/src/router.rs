@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use balsa_push::{RateLimiter, StreamRateLimiter, Validator};
 
 use crate::backend::Backend;
-use crate::{format_query, ops, push, query};
+use crate::{delete, format_query, ops, push, query};
 
 /// HTTP-facing settings, taken from the node's configuration.
 #[derive(Clone, Debug)]
@@ -62,6 +62,7 @@ pub fn router(state: AppState) -> Router {
         .route("/loki/api/v1/label/{name}/values", get(query::label_values).post(query::label_values))
         .route("/loki/api/v1/series", get(query::series).post(query::series))
         .route("/loki/api/v1/format_query", get(format_query::format_query).post(format_query::format_query))
+        .route("/loki/api/v1/delete", post(delete::add).put(delete::add).get(delete::list).delete(delete::cancel))
         .route("/loki/api/v1/status/buildinfo", get(ops::buildinfo))
         .route("/ready", get(ops::ready))
         .route("/metrics", get(ops::metrics))

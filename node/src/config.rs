@@ -214,8 +214,10 @@ pub struct CompactorConfig {
     /// Delete data older than `limits_config.retention_period` /
     /// `retention_stream`. Off: data lives forever, as in Loki.
     pub retention_enabled: bool,
-    /// How often retention runs.
+    /// How often retention runs and due delete requests are processed.
     pub compaction_interval: Duration,
+    /// How long a delete request can be cancelled before it is processed.
+    pub delete_request_cancel_period: Duration,
     /// Accepted so Loki configs load; Balsa keeps no compactor files.
     pub working_directory: String,
     /// Accepted so Loki configs load; delete requests live in Raft.
@@ -227,6 +229,7 @@ impl Default for CompactorConfig {
         Self {
             retention_enabled: false,
             compaction_interval: Duration::from_secs(600),
+            delete_request_cancel_period: Duration::from_secs(24 * 3600),
             working_directory: String::new(),
             delete_request_store: String::new(),
         }

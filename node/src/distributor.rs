@@ -5,11 +5,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use balsa_api::{Backend, BackendError, PushOutcome};
+use balsa_api::{Backend, BackendError, CancelRefused, DeleteRequestInfo, PushOutcome};
 use balsa_model::{PushRequest, StreamReader, TenantId, shard_of};
 use balsa_push::Overrides;
 use balsa_raft::{ProposeError, RaftNode};
-use balsa_storage::command::StreamEntries;
+use balsa_storage::command::{DeleteRequest, DeleteRequestOp, StreamEntries};
 use balsa_storage::{Push, ShardCommand};
 use futures::future::{BoxFuture, join_all};
 
@@ -80,6 +80,74 @@ impl Backend for Distributor {
                 b.map_err(backend_error)?;
             }
             Ok((0..shards).filter_map(|s| self.raft.reader(s)).map(|r| Arc::new(r) as Arc<dyn StreamReader>).collect())
+        })
+    }
+
+    fn add_delete_request(
+        &self,
+        tenant: TenantId,
+        query: String,
+        start_ns: i64,
+        end_ns: i64,
+    ) -> BoxFuture<'_, Result<String, BackendError>> {
+        Box::pin(async move {
+            let created_ms = crate::deletion::wall_clock_ms();
+            let mut h = xxhash_rust::xxh3::Xxh3::new();
+            for part in [tenant.as_str(), query.as_str()] {
+                h.update(part.as_bytes());
+                h.update(&[0]);
+            }
+            h.update(&start_ns.to_be_bytes());
+            h.update(&end_ns.to_be_bytes());
+            h.update(&crate::deletion::wall_clock_ns().to_be_bytes());
+            let request_id = format!("{:08x}", h.digest() as u32);
+            let request = DeleteRequest {
+                tenant: tenant.to_string(),
+                request_id: request_id.clone(),
+                query,
+                start_ns,
+                end_ns,
+                created_ms,
+                processed: false,
+            };
+            let cmd = ShardCommand::delete_request(DeleteRequestOp::Add, request);
+            self.raft.propose(crate::deletion::REQUESTS_SHARD, &cmd).await.map_err(backend_error)?;
+            Ok(request_id)
+        })
+    }
+
+    fn delete_requests(&self, tenant: TenantId) -> BoxFuture<'_, Result<Vec<DeleteRequestInfo>, BackendError>> {
+        Box::pin(async move {
+            let all = crate::deletion::requests(&self.raft).await.map_err(BackendError::Internal)?;
+            Ok(all
+                .into_iter()
+                .filter(|r| r.tenant == tenant.as_str())
+                .map(|r| DeleteRequestInfo {
+                    request_id: r.request_id,
+                    query: r.query,
+                    start_ns: r.start_ns,
+                    end_ns: r.end_ns,
+                    created_ms: r.created_ms,
+                    processed: r.processed,
+                })
+                .collect())
+        })
+    }
+
+    fn cancel_delete_request(
+        &self,
+        tenant: TenantId,
+        request_id: String,
+    ) -> BoxFuture<'_, Result<Result<(), CancelRefused>, BackendError>> {
+        Box::pin(async move {
+            let request = DeleteRequest { tenant: tenant.to_string(), request_id, ..Default::default() };
+            let cmd = ShardCommand::delete_request(DeleteRequestOp::Cancel, request);
+            let outcome = self.raft.propose(crate::deletion::REQUESTS_SHARD, &cmd).await.map_err(backend_error)?;
+            Ok(match outcome.rejected.first() {
+                None if outcome.accepted > 0 => Ok(()),
+                Some(m) if m.contains("already processed") => Err(CancelRefused::AlreadyProcessed),
+                _ => Err(CancelRefused::NotFound),
+            })
         })
     }
 

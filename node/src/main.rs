@@ -1,6 +1,7 @@
 //! `balsa`: one binary that is distributor, ingester and querier.
 
 mod config;
+mod deletion;
 mod distributor;
 mod retention;
 mod server;

@@ -68,7 +68,7 @@ impl Retention {
     pub async fn run(self) {
         loop {
             tokio::time::sleep(self.interval).await;
-            match self.round(wall_clock_ns()).await {
+            match self.round(crate::deletion::wall_clock_ns()).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(streams = n, "retention deleted expired data"),
                 Err(e) => tracing::warn!(error = %e, "retention round failed; will retry"),
@@ -121,10 +121,6 @@ impl Retention {
         }
         Ok(expired)
     }
-}
-
-fn wall_clock_ns() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64)
 }
 
 #[cfg(test)]

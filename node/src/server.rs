@@ -15,6 +15,7 @@ use balsa_storage::ObjectStore;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 use crate::config::{Config, LogFormat};
+use crate::deletion::Deletion;
 use crate::distributor::Distributor;
 use crate::retention::Retention;
 use crate::tiering::Uploader;
@@ -175,6 +176,16 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             .run(),
         )
     });
+    let deletion = cfg.compactor.retention_enabled.then(|| {
+        tokio::spawn(
+            Deletion {
+                raft: Arc::clone(&raft),
+                cancel_period: cfg.compactor.delete_request_cancel_period.0,
+                interval: cfg.compactor.compaction_interval.0,
+            }
+            .run(),
+        )
+    });
     let grpc_addr = cfg.server.grpc_addr();
     let grpc_listener =
         tokio::net::TcpListener::bind(&grpc_addr).await.with_context(|| format!("listen on {grpc_addr} (grpc)"))?;
@@ -240,7 +251,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     serve.await.context("http server")?;
     tracing::info!("stopped accepting requests; finishing in-flight work");
     gauges.abort();
-    for task in [uploader, retention].into_iter().flatten() {
+    for task in [uploader, retention, deletion].into_iter().flatten() {
         task.abort();
     }
     if let Some(r) = reloads {

@@ -226,3 +226,82 @@ fn retention_drops_old_data_in_both_tiers() {
     let (_, v) = query(&node, r#"{app="keep"}"#, since);
     assert_eq!(lines(&v), expected(0, 300), "cold chunks of the kept stream still read");
 }
+
+fn delete_requests(b: &Balsa) -> Vec<serde_json::Value> {
+    let r = client().get(b.url("/loki/api/v1/delete")).send().unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text());
+    r.json().as_array().unwrap().clone()
+}
+
+#[test]
+fn delete_requests_remove_lines_in_both_tiers() {
+    let moto = Moto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("node");
+    let flags = [
+        s3_flags(moto.port),
+        vec![
+            "-compactor.retention_enabled=true".into(),
+            "-compactor.compaction_interval=1s".into(),
+            "-compactor.delete_request_cancel_period=3s".into(),
+        ],
+    ]
+    .concat();
+    let mut node = start(&data, &flags);
+    let base = now_ns() - 600_000_000_000;
+    for batch in 0..3 {
+        push(&node, "del", batch * 100, batch * 100 + 100, base);
+    }
+    common::wait_uploads_settled(&[&node], 2.0, Duration::from_secs(60));
+    let since = base - 1;
+
+    // Bad requests get Loki's messages.
+    let post = |q: &str| client().post(node.url(&format!("/loki/api/v1/delete?{q}"))).send().unwrap();
+    let start_s = base / 1_000_000_000 - 1;
+    let r = post(&format!("start={start_s}"));
+    assert_eq!((r.status(), r.text().trim().to_string()), (400, "query not set".to_string()));
+    let r = post(&format!("query={}&start={start_s}", enc(r#"{app="del"} | json"#)));
+    assert_eq!(r.status(), 400, "{}", r.text());
+    let r = post(&format!("query={}", enc(r#"{app="del"}"#)));
+    assert_eq!(r.status(), 400, "start is required: {}", r.text());
+    let r = post(&format!("query={}&start={start_s}&end={}", enc(r#"{app="del"}"#), start_s - 10));
+    assert_eq!(r.text().trim(), "start time can't be greater than end time");
+
+    // One request to keep, one to cancel.
+    let r = post(&format!("query={}&start={start_s}", enc(r#"{app="del"} |= "line 001""#)));
+    assert_eq!(r.status(), 204, "{}", r.text());
+    let r = post(&format!("query={}&start={start_s}", enc(r#"{app="del"}"#)));
+    assert_eq!(r.status(), 204, "{}", r.text());
+    let listed = delete_requests(&node);
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert!(listed.iter().all(|r| r["status"] == "received" && r["start_time"] == json!(start_s)), "{listed:?}");
+    let cancel_id =
+        listed.iter().find(|r| r["query"] == r#"{app="del"}"#).unwrap()["request_id"].as_str().unwrap().to_string();
+    let cancel = |id: &str| client().delete(node.url(&format!("/loki/api/v1/delete?request_id={id}"))).send().unwrap();
+    assert_eq!(cancel(&cancel_id).status(), 204);
+    assert_eq!(cancel(&cancel_id).status(), 404, "a cancelled request is gone");
+    let listed = delete_requests(&node);
+    assert_eq!(listed.len(), 1);
+    let kept_id = listed[0]["request_id"].as_str().unwrap().to_string();
+
+    wait_for("the delete request to be processed", Duration::from_secs(60), || {
+        delete_requests(&node).first().is_some_and(|r| r["status"] == "processed")
+    });
+    let want: Vec<String> = expected(0, 300).into_iter().filter(|l| !l.contains("line 001")).collect();
+    let (status, v) = query(&node, r#"{app="del"}"#, since);
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(lines(&v), want);
+    let r = cancel(&kept_id);
+    assert_eq!(r.status(), 400, "{}", r.text());
+    assert!(metric(&node, "balsa_delete_requests_processed_total") >= 1.0);
+
+    // Rewritten chunks go back to S3; after a restart without cache, the
+    // deleted lines are still gone.
+    common::wait_uploads_settled(&[&node], 2.0, Duration::from_secs(60));
+    assert!(node.terminate().success());
+    let no_cache = [flags, vec!["-chunk_store_config.chunk_cache_config.embedded_cache.enabled=false".into()]].concat();
+    node = start(&data, &no_cache);
+    let (status, v) = query(&node, r#"{app="del"}"#, since);
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(lines(&v), want);
+}

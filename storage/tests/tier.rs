@@ -142,7 +142,7 @@ fn uploaded_is_idempotent_and_ignores_missing_chunks() {
         object: object.key.clone(),
         data_offset: object.data_offset,
     });
-    apply(&shard, &kv, &[cmd.clone()]);
+    apply(&shard, &kv, std::slice::from_ref(&cmd));
     let after_first = kv.as_ref().get(&keys::chunk_meta(SHARD, object.stream_id, object.min_ts, object.seq)).unwrap();
     apply(&shard, &kv, &[cmd]);
     let after_second = kv.as_ref().get(&keys::chunk_meta(SHARD, object.stream_id, object.min_ts, object.seq)).unwrap();

@@ -297,6 +297,9 @@ pub mod reqwest {
         pub fn post(&self, url: impl Into<String>) -> Req {
             Req { method: Method::POST, url: url.into(), headers: vec![], body: None }
         }
+        pub fn delete(&self, url: impl Into<String>) -> Req {
+            Req { method: Method::DELETE, url: url.into(), headers: vec![], body: None }
+        }
         pub fn put(&self, url: impl Into<String>) -> Req {
             Req { method: Method::PUT, url: url.into(), headers: vec![], body: None }
         }
