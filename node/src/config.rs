@@ -181,6 +181,9 @@ pub struct StorageConfig {
     pub aws: AwsConfig,
     /// Prefix of every object key (a Balsa key), e.g. `prod/`.
     pub object_prefix: String,
+    /// Chunks of one tenant uploaded in the same round share objects of up
+    /// to this size, so the bucket does not fill with tiny objects.
+    pub target_object_size: ByteSize,
     /// How often each group leader looks for sealed chunks to upload.
     pub upload_interval: Duration,
     /// Above this many chunks waiting for upload on one node, a warning is
@@ -198,6 +201,7 @@ impl Default for StorageConfig {
         Self {
             aws: AwsConfig::default(),
             object_prefix: String::new(),
+            target_object_size: ByteSize::mib(8),
             upload_interval: Duration::from_secs(5),
             max_pending_uploads: 10_000,
             orphan_sweep_interval: Duration::from_secs(600),
@@ -628,6 +632,9 @@ impl Config {
         }
         if self.compactor.compaction_interval.0.is_zero() {
             return bad("compactor.compaction_interval", "must be positive");
+        }
+        if self.storage_config.target_object_size.0 == 0 {
+            return bad("storage_config.target_object_size", "must be positive");
         }
         if self.storage_config.upload_interval.0.is_zero() {
             return bad("storage_config.upload_interval", "must be positive");

@@ -158,6 +158,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
                 raft: Arc::clone(&raft),
                 store,
                 prefix: cfg.storage_config.object_prefix.clone(),
+                target_object_size: cfg.storage_config.target_object_size.0,
                 interval: cfg.storage_config.upload_interval.0,
                 max_pending: cfg.storage_config.max_pending_uploads,
                 sweep_interval: cfg.storage_config.orphan_sweep_interval.0,

@@ -9,11 +9,10 @@ use std::time::Duration;
 
 use balsa_raft::RaftNode;
 use balsa_storage::ShardCommand;
-use balsa_storage::command::ChunkUploaded;
-use balsa_storage::tier::{self, ChunkObject, ObjectInfo, ObjectStore};
+use balsa_storage::tier::{self, ObjectInfo, ObjectStore};
 
-/// Chunks looked at per shard and round.
-const BATCH: usize = 64;
+/// Chunks looked at per shard and round (packed into objects together).
+const BATCH: usize = 256;
 /// Bytes fetched to read an object's header; more when it is longer.
 const HEADER_GUESS: u64 = 16 * 1024;
 /// Longest pause between rounds after repeated failures.
@@ -23,6 +22,8 @@ pub struct Uploader {
     pub raft: Arc<RaftNode>,
     pub store: Arc<dyn ObjectStore>,
     pub prefix: String,
+    /// Small chunks of a tenant share objects of about this many bytes.
+    pub target_object_size: u64,
     pub interval: Duration,
     pub max_pending: u64,
     /// How often unreferenced objects are looked for.
@@ -102,14 +103,30 @@ impl Uploader {
         Ok(listing.as_deref().expect("listed above"))
     }
 
+    /// Every object key a chunk refers to, over all shards of this node (an
+    /// object can hold chunks of several shards after a recovery with a
+    /// different shard count).
+    async fn referenced_everywhere(&self) -> Result<std::collections::HashSet<String>, String> {
+        let kv = self.raft.db().sm_kv();
+        let shards = self.raft.shard_count();
+        blocking(move || {
+            let mut all = std::collections::HashSet::new();
+            for shard in 0..shards {
+                all.extend(tier::referenced_objects(&kv, shard)?);
+            }
+            Ok(all)
+        })
+        .await
+    }
+
+    /// Whether `shard` looks after the object (the shard of its first chunk).
     fn in_shard(&self, key: &str, shard: u32) -> bool {
         tier::parse_object_key(&self.prefix, key)
             .is_some_and(|(_, stream)| stream % u64::from(self.raft.shard_count()) == u64::from(shard))
     }
 
     async fn adopt_shard(&self, shard: u32, listing: &mut Option<Vec<ObjectInfo>>) -> Result<usize, String> {
-        let kv = self.raft.db().sm_kv();
-        let known = blocking(move || tier::referenced_objects(&kv, shard)).await?;
+        let known = self.referenced_everywhere().await?;
         let keys: Vec<String> = self
             .objects(listing)
             .await?
@@ -130,10 +147,15 @@ impl Uploader {
             if end > head.len() {
                 head = self.store.get_range(&key, 0, end as u64).await.map_err(|e| e.to_string())?;
             }
-            match tier::adopt_command(&key, &head) {
-                Ok(cmd) => {
-                    self.raft.propose(shard, &cmd).await.map_err(|e| format!("adopt {key}: {e}"))?;
-                    adopted += 1;
+            match tier::adopt_commands(&key, &head) {
+                Ok(cmds) => {
+                    for (stream, cmd) in cmds {
+                        // Each chunk goes to its own stream's shard (the
+                        // shard count may differ from the one that wrote it).
+                        let owner = (stream % u64::from(self.raft.shard_count())) as u32;
+                        self.raft.propose(owner, &cmd).await.map_err(|e| format!("adopt {key}: {e}"))?;
+                        adopted += 1;
+                    }
                 }
                 Err(e) => tracing::warn!(key = %key, error = %e, "not adopting an unreadable chunk object"),
             }
@@ -144,12 +166,11 @@ impl Uploader {
     }
 
     async fn sweep_shard(&self, shard: u32, listing: &mut Option<Vec<ObjectInfo>>) -> Result<usize, String> {
-        let kv = self.raft.db().sm_kv();
         // Referenced keys are read after the listing, so an object uploaded
         // and recorded meanwhile is either absent from the listing or known.
         let candidates: Vec<ObjectInfo> =
             self.objects(listing).await?.iter().filter(|o| self.in_shard(&o.key, shard)).cloned().collect();
-        let known = blocking(move || tier::referenced_objects(&kv, shard)).await?;
+        let known = self.referenced_everywhere().await?;
         let now_ms =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
         let grace_ms = self.orphan_grace.as_millis() as i64;
@@ -168,22 +189,23 @@ impl Uploader {
 
     async fn upload_shard(&self, shard: u32) -> Result<usize, String> {
         let kv = self.raft.db().sm_kv();
-        let pending = blocking(move || tier::pending_uploads(&kv, shard, BATCH)).await?;
+        let (prefix, target) = (self.prefix.clone(), self.target_object_size);
+        let objects = blocking(move || {
+            let pending = tier::pending_uploads(&kv, shard, BATCH)?;
+            tier::pack_objects(&kv, shard, &prefix, &pending, target)
+        })
+        .await?;
         let mut uploaded = 0;
-        for chunk in pending {
-            let kv = self.raft.db().sm_kv();
-            let prefix = self.prefix.clone();
-            let object = blocking(move || tier::chunk_object(&kv, shard, &prefix, &chunk)).await?;
-            let Some(ChunkObject { key, bytes, data_offset, stream_id, min_ts, seq }) = object else {
-                continue;
-            };
-            self.store.put(&key, bytes).await.map_err(|e| e.to_string())?;
-            let cmd = ShardCommand::chunk_uploaded(ChunkUploaded { stream_id, min_ts, seq, object: key, data_offset });
+        for object in objects {
+            self.store.put(&object.key, object.bytes.clone()).await.map_err(|e| e.to_string())?;
             // Losing leadership here leaves an object that the new leader
-            // uploads again under the same key.
-            self.raft.propose(shard, &cmd).await.map_err(|e| format!("record upload: {e}"))?;
-            metrics::counter!("balsa_tier_uploaded_chunks_total").increment(1);
-            uploaded += 1;
+            // uploads again under the same key (or an orphan for the sweep).
+            for cmd in object.uploaded_commands() {
+                self.raft.propose(shard, &cmd).await.map_err(|e| format!("record upload: {e}"))?;
+                uploaded += 1;
+            }
+            metrics::counter!("balsa_tier_uploaded_objects_total").increment(1);
+            metrics::counter!("balsa_tier_uploaded_chunks_total").increment(object.chunks.len() as u64);
         }
         Ok(uploaded)
     }

@@ -748,6 +748,8 @@ struct ChunkLoc {
     meta_key: Vec<u8>,
     object: String,
     data_offset: u64,
+    /// Bytes of chunk data (the sum of its blocks).
+    len: u64,
 }
 
 /// A time-bounded piece of a stream: a sealed block, or the head chunk.
@@ -820,7 +822,12 @@ impl ShardReader {
             if meta.max_ts < start_ns {
                 continue;
             }
-            let loc = ChunkLoc { meta_key: key.clone(), object: meta.object.clone(), data_offset: meta.data_offset };
+            let loc = ChunkLoc {
+                meta_key: key.clone(),
+                object: meta.object.clone(),
+                data_offset: meta.data_offset,
+                len: meta.compressed(),
+            };
             let Some(bytes) = self.load_chunk(&loc)? else { continue };
             let mut entries = Vec::with_capacity(meta.entries as usize);
             for block in &meta.blocks {
@@ -889,8 +896,13 @@ impl ShardReader {
         self.kv.scan(&lo, &hi, false, &mut |k, v| {
             match <ChunkMeta as prost::Message>::decode(v) {
                 Ok(meta) if meta.max_ts >= start => {
-                    let loc =
-                        Arc::new(ChunkLoc { meta_key: k.to_vec(), object: meta.object, data_offset: meta.data_offset });
+                    let len = meta.compressed();
+                    let loc = Arc::new(ChunkLoc {
+                        meta_key: k.to_vec(),
+                        object: meta.object,
+                        data_offset: meta.data_offset,
+                        len,
+                    });
                     for b in meta.blocks {
                         if b.max_ts >= start && b.min_ts < end {
                             sources.push(Source { min: b.min_ts, max: b.max_ts, block: Some((Arc::clone(&loc), b)) });
@@ -926,7 +938,7 @@ impl ShardReader {
 
     fn load_chunk(&self, loc: &ChunkLoc) -> Result<Option<ChunkBytes>> {
         if !loc.object.is_empty() {
-            return self.cold_chunk(&loc.meta_key, &loc.object, loc.data_offset).map(Some);
+            return self.cold_chunk(&loc.meta_key, &loc.object, loc.data_offset, loc.len).map(Some);
         }
         if let Some(data) = self.kv.get(&keys::data_key_for_meta(&loc.meta_key))? {
             return Ok(Some(ChunkBytes { meta_key: loc.meta_key.clone(), bytes: Arc::new(data), offset: 0 }));
@@ -939,19 +951,19 @@ impl ShardReader {
         if meta.object.is_empty() {
             return Err(StorageError::corrupt("chunk data missing for its meta"));
         }
-        self.cold_chunk(&loc.meta_key, &meta.object, meta.data_offset).map(Some)
+        self.cold_chunk(&loc.meta_key, &meta.object, meta.data_offset, meta.compressed()).map(Some)
     }
 
-    fn cold_chunk(&self, meta_key: &[u8], object: &str, data_offset: u64) -> Result<ChunkBytes> {
+    /// A chunk's data from the object store: one ranged read.
+    fn cold_chunk(&self, meta_key: &[u8], object: &str, data_offset: u64, len: u64) -> Result<ChunkBytes> {
         let cold = self.cold.as_ref().ok_or_else(|| {
             StorageError::unavailable(format!("chunk {object} is in object storage, but none is configured"))
         })?;
-        let bytes = cold.fetch(object)?;
-        let offset = usize::try_from(data_offset)
-            .ok()
-            .filter(|o| *o <= bytes.len())
-            .ok_or_else(|| StorageError::corrupt(format!("chunk object {object} is shorter than its data offset")))?;
-        Ok(ChunkBytes { meta_key: meta_key.to_vec(), bytes, offset })
+        let bytes = cold.fetch(object, data_offset, data_offset.saturating_add(len))?;
+        if (bytes.len() as u64) < len {
+            return Err(StorageError::corrupt(format!("chunk object {object} is shorter than its index says")));
+        }
+        Ok(ChunkBytes { meta_key: meta_key.to_vec(), bytes, offset: 0 })
     }
 
     fn load(

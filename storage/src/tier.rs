@@ -51,44 +51,73 @@ pub struct ObjectInfo {
     pub modified_ms: i64,
 }
 
-/// Blocking access to cold chunk objects for readers, which run on their own
+/// Blocking access to cold chunks for readers, which run on their own
 /// threads. Implementations cache.
 pub trait ColdChunks: Send + Sync {
-    /// The whole object stored under `key`.
-    fn fetch(&self, key: &str) -> Result<Arc<Vec<u8>>>;
+    /// Bytes `start..end` of the object stored under `key` (one chunk's data).
+    fn fetch(&self, key: &str, start: u64, end: u64) -> Result<Arc<Vec<u8>>>;
 }
 
 const OBJECT_MAGIC: &[u8; 8] = b"BALSAC01";
 
-/// What an object says about itself, so the bucket alone can rebuild every
-/// sealed chunk.
+/// What an object says about itself, so that the bucket alone can rebuild
+/// every sealed chunk. One object holds one or more chunks of one tenant
+/// (small chunks are packed together so the bucket does not fill with tiny
+/// objects).
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct ChunkObjectHeader {
     #[prost(string, tag = "1")]
     pub tenant: String,
     #[prost(message, repeated, tag = "2")]
-    pub labels: Vec<Pair>,
-    #[prost(uint64, tag = "3")]
-    pub stream_id: u64,
-    #[prost(uint32, tag = "4")]
-    pub seq: u32,
-    /// The chunk's meta as it was sealed (without `object`/`data_offset`).
-    #[prost(message, optional, tag = "5")]
-    pub meta: Option<ChunkMeta>,
+    pub chunks: Vec<ObjectChunk>,
 }
 
-/// A chunk ready to be put into the object store.
+/// One chunk inside an object.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ObjectChunk {
+    #[prost(message, repeated, tag = "1")]
+    pub labels: Vec<Pair>,
+    #[prost(uint64, tag = "2")]
+    pub stream_id: u64,
+    #[prost(uint32, tag = "3")]
+    pub seq: u32,
+    /// The chunk's meta as sealed (block offsets relative to the chunk's data).
+    #[prost(message, optional, tag = "4")]
+    pub meta: Option<ChunkMeta>,
+    /// Where the chunk's data starts, relative to the end of the header.
+    #[prost(uint64, tag = "5")]
+    pub offset: u64,
+}
+
+/// Objects ready to be put into the object store, and what each holds.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ChunkObject {
     pub key: String,
     pub bytes: Vec<u8>,
-    pub data_offset: u64,
-    pub stream_id: StreamId,
-    pub min_ts: i64,
-    pub seq: u32,
+    /// Each chunk with the absolute offset of its data in `bytes`.
+    pub chunks: Vec<(PendingChunk, u64)>,
 }
 
-/// `magic | header length (u32 BE) | header | chunk data`.
+impl ChunkObject {
+    /// The commands that record this object's chunks as uploaded.
+    pub fn uploaded_commands(&self) -> Vec<crate::ShardCommand> {
+        self.chunks
+            .iter()
+            .map(|(c, data_offset)| {
+                crate::ShardCommand::chunk_uploaded(crate::command::ChunkUploaded {
+                    stream_id: c.stream_id,
+                    min_ts: c.min_ts,
+                    seq: c.seq,
+                    object: self.key.clone(),
+                    data_offset: *data_offset,
+                })
+            })
+            .collect()
+    }
+}
+
+/// `magic | header length (u32 BE) | header | chunk data…`; returns the
+/// bytes and where the data section starts.
 pub fn encode_object(header: &ChunkObjectHeader, data: &[u8]) -> (Vec<u8>, u64) {
     let head = prost::Message::encode_to_vec(header);
     let mut out = Vec::with_capacity(12 + head.len() + data.len());
@@ -100,7 +129,7 @@ pub fn encode_object(header: &ChunkObjectHeader, data: &[u8]) -> (Vec<u8>, u64) 
     (out, data_offset)
 }
 
-/// The header of an object and where its chunk data starts.
+/// The header of an object and where its data section starts.
 pub fn decode_object(bytes: &[u8]) -> Result<(ChunkObjectHeader, usize)> {
     if bytes.len() < 12 || &bytes[..8] != OBJECT_MAGIC {
         return Err(StorageError::corrupt("not a balsa chunk object"));
@@ -139,19 +168,25 @@ pub fn header_end(first: &[u8]) -> Result<usize> {
     Ok(12 + u32::from_be_bytes(first[8..12].try_into().expect("4 bytes")) as usize)
 }
 
-/// The command that adopts the object stored under `key`, given at least
-/// its header.
-pub fn adopt_command(key: &str, head: &[u8]) -> Result<crate::ShardCommand> {
-    let (header, data_offset) = decode_object(head)?;
-    let mut meta = header.meta.ok_or_else(|| StorageError::corrupt(format!("chunk object {key} has no meta")))?;
-    meta.object = key.to_string();
-    meta.data_offset = data_offset as u64;
-    Ok(crate::ShardCommand::adopt_chunk(crate::command::AdoptChunk {
-        tenant: header.tenant,
-        labels: header.labels,
-        seq: header.seq,
-        meta: Some(meta),
-    }))
+/// The commands that adopt the chunks of the object stored under `key`,
+/// given at least its header, each with its stream (which decides its shard).
+pub fn adopt_commands(key: &str, head: &[u8]) -> Result<Vec<(StreamId, crate::ShardCommand)>> {
+    let (header, data_start) = decode_object(head)?;
+    let mut out = Vec::with_capacity(header.chunks.len());
+    for c in header.chunks {
+        let mut meta =
+            c.meta.ok_or_else(|| StorageError::corrupt(format!("chunk object {key} has a chunk without meta")))?;
+        meta.object = key.to_string();
+        meta.data_offset = data_start as u64 + c.offset;
+        let cmd = crate::ShardCommand::adopt_chunk(crate::command::AdoptChunk {
+            tenant: header.tenant.clone(),
+            labels: c.labels,
+            seq: c.seq,
+            meta: Some(meta),
+        });
+        out.push((c.stream_id, cmd));
+    }
+    Ok(out)
 }
 
 /// Whether `shard` has already adopted what the object store held.
@@ -216,9 +251,13 @@ pub fn count_pending(kv: &dyn KvRead, shard: u32) -> Result<u64> {
     Ok(n)
 }
 
-/// The object for a pending chunk, or `None` when it no longer needs one
+/// A pending chunk's upload material: `None` when it no longer needs one
 /// (deleted, or already recorded as uploaded).
-pub fn chunk_object(kv: &dyn KvRead, shard: u32, prefix: &str, chunk: &PendingChunk) -> Result<Option<ChunkObject>> {
+fn pending_material(
+    kv: &dyn KvRead,
+    shard: u32,
+    chunk: &PendingChunk,
+) -> Result<Option<(StreamRecord, ChunkMeta, Vec<u8>)>> {
     let PendingChunk { stream_id, min_ts, seq } = *chunk;
     let Some(meta) = kv.get(&keys::chunk_meta(shard, stream_id, min_ts, seq))? else {
         return Ok(None);
@@ -234,11 +273,69 @@ pub fn chunk_object(kv: &dyn KvRead, shard: u32, prefix: &str, chunk: &PendingCh
         .get(&keys::stream(shard, stream_id))?
         .ok_or_else(|| StorageError::corrupt("chunk of a stream without a record"))?;
     let record = <StreamRecord as prost::Message>::decode(record.as_slice())?;
-    let header =
-        ChunkObjectHeader { tenant: record.tenant.clone(), labels: record.labels, stream_id, seq, meta: Some(meta) };
-    let (bytes, data_offset) = encode_object(&header, &data);
-    let key = object_key(prefix, &record.tenant, stream_id, min_ts, seq, &bytes);
-    Ok(Some(ChunkObject { key, bytes, data_offset, stream_id, min_ts, seq }))
+    Ok(Some((record, meta, data)))
+}
+
+/// Packs pending chunks of `shard` into objects of about `target_size`
+/// bytes: chunks of one tenant share an object until it is full; a chunk
+/// larger than the target gets an object of its own. Deterministic in the
+/// input, so a retried upload writes the same keys.
+pub fn pack_objects(
+    kv: &dyn KvRead,
+    shard: u32,
+    prefix: &str,
+    pending: &[PendingChunk],
+    target_size: u64,
+) -> Result<Vec<ChunkObject>> {
+    let mut by_tenant: std::collections::BTreeMap<String, Vec<(PendingChunk, StreamRecord, ChunkMeta, Vec<u8>)>> =
+        std::collections::BTreeMap::new();
+    for chunk in pending {
+        if let Some((record, meta, data)) = pending_material(kv, shard, chunk)? {
+            by_tenant.entry(record.tenant.clone()).or_default().push((*chunk, record, meta, data));
+        }
+    }
+    let mut objects = Vec::new();
+    for (tenant, chunks) in by_tenant {
+        let mut group: Vec<(PendingChunk, StreamRecord, ChunkMeta, Vec<u8>)> = Vec::new();
+        let mut size = 0u64;
+        for item in chunks {
+            let len = item.3.len() as u64;
+            if !group.is_empty() && size + len > target_size {
+                objects.push(build_object(prefix, &tenant, std::mem::take(&mut group)));
+                size = 0;
+            }
+            size += len;
+            group.push(item);
+        }
+        if !group.is_empty() {
+            objects.push(build_object(prefix, &tenant, group));
+        }
+    }
+    Ok(objects)
+}
+
+fn build_object(
+    prefix: &str,
+    tenant: &str,
+    group: Vec<(PendingChunk, StreamRecord, ChunkMeta, Vec<u8>)>,
+) -> ChunkObject {
+    let mut header = ChunkObjectHeader { tenant: tenant.to_string(), chunks: Vec::with_capacity(group.len()) };
+    let mut data = Vec::with_capacity(group.iter().map(|g| g.3.len()).sum());
+    for (chunk, record, meta, bytes) in &group {
+        header.chunks.push(ObjectChunk {
+            labels: record.labels.clone(),
+            stream_id: chunk.stream_id,
+            seq: chunk.seq,
+            meta: Some(meta.clone()),
+            offset: data.len() as u64,
+        });
+        data.extend_from_slice(bytes);
+    }
+    let (bytes, data_start) = encode_object(&header, &data);
+    let first = group[0].0;
+    let key = object_key(prefix, tenant, first.stream_id, first.min_ts, first.seq, &bytes);
+    let chunks = header.chunks.iter().zip(&group).map(|(c, g)| (g.0, data_start + c.offset)).collect();
+    ChunkObject { key, bytes, chunks }
 }
 
 /// An object store in memory, for tests. `set_available(false)` makes every
@@ -363,12 +460,13 @@ impl MemCold {
 }
 
 impl ColdChunks for MemCold {
-    fn fetch(&self, key: &str) -> Result<Arc<Vec<u8>>> {
-        if let Some(hit) = self.cache.lock().expect("cache lock").get(key) {
+    fn fetch(&self, key: &str, start: u64, end: u64) -> Result<Arc<Vec<u8>>> {
+        let cache_key = format!("{key}#{start}-{end}");
+        if let Some(hit) = self.cache.lock().expect("cache lock").get(&cache_key) {
             return Ok(Arc::clone(hit));
         }
-        let bytes = Arc::new(block_on_ready(self.store.get(key))?);
-        self.cache.lock().expect("cache lock").insert(key.to_string(), Arc::clone(&bytes));
+        let bytes = Arc::new(block_on_ready(self.store.get_range(key, start, end))?);
+        self.cache.lock().expect("cache lock").insert(cache_key, Arc::clone(&bytes));
         Ok(bytes)
     }
 }
@@ -381,10 +479,13 @@ mod tests {
     fn objects_describe_themselves() {
         let header = ChunkObjectHeader {
             tenant: "t".into(),
-            labels: vec![Pair { name: "app".into(), value: "x".into() }],
-            stream_id: 7,
-            seq: 2,
-            meta: Some(ChunkMeta { min_ts: 1, max_ts: 9, entries: 3, ..Default::default() }),
+            chunks: vec![ObjectChunk {
+                labels: vec![Pair { name: "app".into(), value: "x".into() }],
+                stream_id: 7,
+                seq: 2,
+                meta: Some(ChunkMeta { min_ts: 1, max_ts: 9, entries: 3, ..Default::default() }),
+                offset: 0,
+            }],
         };
         let (bytes, offset) = encode_object(&header, b"data");
         let (back, at) = decode_object(&bytes).unwrap();

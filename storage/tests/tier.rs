@@ -50,22 +50,28 @@ fn read(
 
 /// Uploads every pending chunk the way the group leader does, and applies
 /// the `ChunkUploaded` commands.
+/// Packs objects of at most this many bytes of chunk data.
+const TARGET: u64 = 1000;
+
 fn upload_all(shard: &Shard, kv: &MemKv, store: &MemObjectStore) -> usize {
     let pending = tier::pending_uploads(kv, SHARD, usize::MAX).unwrap();
+    let objects = tier::pack_objects(kv, SHARD, "balsa/", &pending, TARGET).unwrap();
+    assert_eq!(objects.iter().map(|o| o.chunks.len()).sum::<usize>(), pending.len(), "every chunk is packed once");
     let mut cmds = Vec::new();
-    for p in &pending {
-        let object = tier::chunk_object(kv, SHARD, "balsa/", p).unwrap().expect("a pending chunk has an object");
+    for object in objects {
+        cmds.extend(object.uploaded_commands());
         tier::block_on_ready(store.put(&object.key, object.bytes)).unwrap();
-        cmds.push(ShardCommand::chunk_uploaded(ChunkUploaded {
-            stream_id: object.stream_id,
-            min_ts: object.min_ts,
-            seq: object.seq,
-            object: object.key,
-            data_offset: object.data_offset,
-        }));
     }
     apply(shard, kv, &cmds);
     pending.len()
+}
+
+/// Uploads one pending chunk alone in its object.
+fn upload_one(shard: &Shard, kv: &MemKv, store: &MemObjectStore, chunk: &PendingChunk) {
+    let objects = tier::pack_objects(kv, SHARD, "", std::slice::from_ref(chunk), TARGET).unwrap();
+    assert_eq!(objects.len(), 1);
+    tier::block_on_ready(store.put(&objects[0].key, objects[0].bytes.clone())).unwrap();
+    apply(shard, kv, &objects[0].uploaded_commands());
 }
 
 fn count_kind(kv: &MemKv, kind: u8) -> usize {
@@ -102,7 +108,8 @@ fn sealed_chunks_move_to_the_object_store_and_read_back() {
     assert_eq!(upload_all(&shard, &kv, &store), sealed);
     assert_eq!(tier::count_pending(kv.as_ref(), SHARD).unwrap(), 0);
     assert_eq!(count_kind(&kv, keys::CHUNK_DATA), 0, "local bytes are dropped once the upload is applied");
-    assert_eq!(store.keys().len(), sealed);
+    let objects = store.keys().len();
+    assert!(objects > 1 && objects < sealed, "small chunks are packed: {sealed} chunks in {objects} objects");
     assert!(store.keys().iter().all(|k| k.starts_with("balsa/chunks/t1/")), "{:?}", store.keys());
 
     // Without the object store, the error says where the data is.
@@ -131,27 +138,25 @@ fn uploaded_is_idempotent_and_ignores_missing_chunks() {
     let store = MemObjectStore::new();
     let pending = tier::pending_uploads(kv.as_ref(), SHARD, 1).unwrap();
     assert_eq!(pending.len(), 1, "the limit bounds the batch");
-    let object = tier::chunk_object(kv.as_ref(), SHARD, "", &pending[0]).unwrap().unwrap();
-    let again = tier::chunk_object(kv.as_ref(), SHARD, "", &pending[0]).unwrap().unwrap();
+    let object = tier::pack_objects(kv.as_ref(), SHARD, "", &pending, TARGET).unwrap().remove(0);
+    let again = tier::pack_objects(kv.as_ref(), SHARD, "", &pending, TARGET).unwrap().remove(0);
     assert_eq!(object, again, "the object and its key are a function of the chunk");
     tier::block_on_ready(store.put(&object.key, object.bytes.clone())).unwrap();
-    let cmd = ShardCommand::chunk_uploaded(ChunkUploaded {
-        stream_id: object.stream_id,
-        min_ts: object.min_ts,
-        seq: object.seq,
-        object: object.key.clone(),
-        data_offset: object.data_offset,
-    });
-    apply(&shard, &kv, std::slice::from_ref(&cmd));
-    let after_first = kv.as_ref().get(&keys::chunk_meta(SHARD, object.stream_id, object.min_ts, object.seq)).unwrap();
-    apply(&shard, &kv, &[cmd]);
-    let after_second = kv.as_ref().get(&keys::chunk_meta(SHARD, object.stream_id, object.min_ts, object.seq)).unwrap();
+    let cmds = object.uploaded_commands();
+    let (stream_id, min_ts, seq) = (pending[0].stream_id, pending[0].min_ts, pending[0].seq);
+    apply(&shard, &kv, &cmds);
+    let after_first = kv.as_ref().get(&keys::chunk_meta(SHARD, stream_id, min_ts, seq)).unwrap();
+    apply(&shard, &kv, &cmds);
+    let after_second = kv.as_ref().get(&keys::chunk_meta(SHARD, stream_id, min_ts, seq)).unwrap();
     assert_eq!(after_first, after_second);
-    assert!(tier::chunk_object(kv.as_ref(), SHARD, "", &pending[0]).unwrap().is_none(), "uploaded needs no object");
+    assert!(
+        tier::pack_objects(kv.as_ref(), SHARD, "", &pending, TARGET).unwrap().is_empty(),
+        "uploaded needs no object"
+    );
 
     // A chunk that does not exist (deleted meanwhile): nothing changes.
     let ghost = PendingChunk { stream_id: 1, min_ts: 2, seq: 3 };
-    assert!(tier::chunk_object(kv.as_ref(), SHARD, "", &ghost).unwrap().is_none());
+    assert!(tier::pack_objects(kv.as_ref(), SHARD, "", &[ghost], TARGET).unwrap().is_empty());
     apply(
         &shard,
         &kv,
@@ -168,9 +173,10 @@ fn uploaded_is_idempotent_and_ignores_missing_chunks() {
     // The object describes itself: tenant, labels and the chunk's meta.
     let (header, at) = tier::decode_object(&object.bytes).unwrap();
     assert_eq!(header.tenant, "t1");
-    assert_eq!(header.labels.len(), 1);
-    assert_eq!(at as u64, object.data_offset);
-    let meta = header.meta.unwrap();
+    assert_eq!(header.chunks.len(), 1);
+    assert_eq!(header.chunks[0].labels.len(), 1);
+    assert_eq!(at as u64 + header.chunks[0].offset, object.chunks[0].1);
+    let meta = header.chunks[0].meta.clone().unwrap();
     let entries = balsa_storage::chunk::decode_block(&object.bytes[at..], &meta.blocks[0]).unwrap();
     assert_eq!((entries[0].ts_ns, entries[0].line.clone()), lines[0]);
 
@@ -204,9 +210,10 @@ fn a_fresh_shard_adopts_what_the_bucket_holds() {
         let end = tier::header_end(&first).unwrap();
         let head = tier::block_on_ready(store.get_range(&o.key, 0, end as u64)).unwrap();
         assert_eq!(head.len(), end, "a range read returns just the header");
-        let cmd = tier::adopt_command(&o.key, &head).unwrap();
-        cmds.push(cmd);
-        let _ = stream;
+        for (chunk_stream, cmd) in tier::adopt_commands(&o.key, &head).unwrap() {
+            assert_eq!(chunk_stream, stream, "one stream here");
+            cmds.push(cmd);
+        }
     }
     apply(&shard2, &kv2, &cmds);
     apply(&shard2, &kv2, &cmds);
@@ -237,19 +244,7 @@ fn expire_drops_whole_old_chunks_and_old_head_entries() {
     // Half the chunks in the object store, half local: both kinds expire.
     let pending = tier::pending_uploads(kv.as_ref(), SHARD, usize::MAX).unwrap();
     for p in &pending[..pending.len() / 2] {
-        let object = tier::chunk_object(kv.as_ref(), SHARD, "", p).unwrap().unwrap();
-        tier::block_on_ready(store.put(&object.key, object.bytes)).unwrap();
-        apply(
-            &shard,
-            &kv,
-            &[ShardCommand::chunk_uploaded(ChunkUploaded {
-                stream_id: object.stream_id,
-                min_ts: object.min_ts,
-                seq: object.seq,
-                object: object.key,
-                data_offset: object.data_offset,
-            })],
-        );
+        upload_one(&shard, &kv, &store, p);
     }
     let cold: Arc<dyn ColdChunks> = Arc::new(MemCold::new(Arc::clone(&store)));
     let stream = balsa_model::stream_id("t1", &Labels::from_pairs([("app", "x")]));
@@ -297,19 +292,7 @@ fn deletion_rewrites_local_and_cold_chunks_and_the_head() {
     let store = Arc::new(MemObjectStore::new());
     let pending = tier::pending_uploads(kv.as_ref(), SHARD, usize::MAX).unwrap();
     for p in &pending[..pending.len() / 2] {
-        let object = tier::chunk_object(kv.as_ref(), SHARD, "", p).unwrap().unwrap();
-        tier::block_on_ready(store.put(&object.key, object.bytes)).unwrap();
-        apply(
-            &shard,
-            &kv,
-            &[ShardCommand::chunk_uploaded(ChunkUploaded {
-                stream_id: object.stream_id,
-                min_ts: object.min_ts,
-                seq: object.seq,
-                object: object.key,
-                data_offset: object.data_offset,
-            })],
-        );
+        upload_one(&shard, &kv, &store, p);
     }
     let cold: Arc<dyn ColdChunks> = Arc::new(MemCold::new(Arc::clone(&store)));
     let stream = balsa_model::stream_id("t1", &Labels::from_pairs([("app", "x")]));

@@ -59,8 +59,9 @@ impl ColdCache {
 }
 
 impl ColdChunks for ColdCache {
-    fn fetch(&self, key: &str) -> Result<Arc<Vec<u8>>, StorageError> {
-        if let Some(hit) = self.entries.lock().expect("cache lock").lru.get(key) {
+    fn fetch(&self, key: &str, start: u64, end: u64) -> Result<Arc<Vec<u8>>, StorageError> {
+        let cache_key = format!("{key}#{start}-{end}");
+        if let Some(hit) = self.entries.lock().expect("cache lock").lru.get(&cache_key) {
             metrics::counter!("balsa_chunk_cache_hits_total").increment(1);
             return Ok(Arc::clone(hit));
         }
@@ -69,7 +70,7 @@ impl ColdChunks for ColdCache {
         let store = Arc::clone(&self.store);
         let owned = key.to_string();
         self.runtime.spawn(async move {
-            let _ = tx.send(store.get(&owned).await);
+            let _ = tx.send(store.get_range(&owned, start, end).await);
         });
         let bytes = match rx.recv_timeout(self.fetch_timeout) {
             Ok(r) => Arc::new(r?),
@@ -80,7 +81,7 @@ impl ColdChunks for ColdCache {
                 )));
             }
         };
-        self.insert(key, &bytes);
+        self.insert(&cache_key, &bytes);
         Ok(bytes)
     }
 }
@@ -99,23 +100,23 @@ mod tests {
             rt.block_on(store.put(k, vec![7; n])).unwrap();
         }
         let cache = ColdCache::new(store.clone(), rt.handle().clone(), 100);
-        assert_eq!(cache.fetch("a").unwrap().len(), 40);
-        assert_eq!(cache.fetch("b").unwrap().len(), 40);
+        assert_eq!(cache.fetch("a", 0, 1000).unwrap().len(), 40);
+        assert_eq!(cache.fetch("b", 0, 1000).unwrap().len(), 40);
         assert_eq!(store.gets(), 2);
-        cache.fetch("a").unwrap();
+        cache.fetch("a", 0, 1000).unwrap();
         assert_eq!(store.gets(), 2, "a hit does not reach the store");
-        cache.fetch("c").unwrap();
+        cache.fetch("c", 0, 1000).unwrap();
         assert_eq!(cache.bytes(), 80, "b, least recently used, was evicted");
-        cache.fetch("a").unwrap();
+        cache.fetch("a", 0, 1000).unwrap();
         assert_eq!(store.gets(), 3);
-        cache.fetch("b").unwrap();
+        cache.fetch("b", 0, 1000).unwrap();
         assert_eq!(store.gets(), 4, "b was evicted");
-        assert_eq!(cache.fetch("huge").unwrap().len(), 500, "too big to cache, still served");
+        assert_eq!(cache.fetch("huge", 0, 1000).unwrap().len(), 500, "too big to cache, still served");
         assert!(cache.bytes() <= 100);
-        let err = cache.fetch("missing").unwrap_err();
+        let err = cache.fetch("missing", 0, 1000).unwrap_err();
         assert_eq!(err.kind, balsa_storage::ErrorKind::NotFound);
         store.set_available(false);
-        assert_eq!(cache.fetch("a").unwrap().len(), 40, "cached objects survive a store outage");
-        assert_eq!(cache.fetch("huge").unwrap_err().kind, balsa_storage::ErrorKind::Unavailable);
+        assert_eq!(cache.fetch("a", 0, 1000).unwrap().len(), 40, "cached objects survive a store outage");
+        assert_eq!(cache.fetch("huge", 0, 1000).unwrap_err().kind, balsa_storage::ErrorKind::Unavailable);
     }
 }
