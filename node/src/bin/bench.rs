@@ -83,6 +83,14 @@ LogQL mode (single node):
                       `sum by (level) (count_over_time(... | logfmt [1m]))` and
                       `... | json | status >= 500` (--queries runs of each)
   --logql-gb G        raw GB (10^9 bytes) of lines per format (default 1)
+
+S3 mode (single node):
+  --s3                start moto_server (pip install 'moto[server]') and point
+                      balsa at it with chunks sealed after 10 minutes of entry
+                      time; after the push, wait until every sealed chunk is
+                      uploaded, report bucket and local bytes per raw byte,
+                      restart balsa (empty cache) and time the scan cold, then
+                      cached (--queries runs)
 ";
 
 const NEEDLE: &str = "needle";
@@ -117,6 +125,7 @@ struct Args {
     idle_secs: u64,
     logql: bool,
     logql_gb: f64,
+    s3: bool,
 }
 
 fn parse_args() -> Result<Args> {
@@ -142,6 +151,7 @@ fn parse_args() -> Result<Args> {
         idle_secs: 10,
         logql: false,
         logql_gb: 1.0,
+        s3: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -187,6 +197,7 @@ fn parse_args() -> Result<Args> {
             "--paced-secs" => a.paced_secs = num("--paced-secs", value("--paced-secs")?)? as u64,
             "--idle-secs" => a.idle_secs = num("--idle-secs", value("--idle-secs")?)? as u64,
             "--logql" => a.logql = true,
+            "--s3" => a.s3 = true,
             "--logql-gb" => {
                 let v = value("--logql-gb")?;
                 a.logql_gb = v.parse().map_err(|_| anyhow!("--logql-gb: not a number: {v:?}"))?;
@@ -200,6 +211,9 @@ fn parse_args() -> Result<Args> {
             }
             other => bail!("unknown argument {other:?}\n\n{USAGE}"),
         }
+    }
+    if a.s3 && (a.cluster || a.logql) {
+        bail!("--s3 runs on a single node without --logql");
     }
     if a.logql && a.cluster {
         bail!("--logql runs on a single node; drop --cluster");
@@ -1752,6 +1766,9 @@ fn run() -> Result<bool> {
     if a.logql {
         return run_logql(&a, command_line, cores);
     }
+    if a.s3 {
+        return run_s3(&a, command_line, cores);
+    }
     let mut ok = true;
     let mut rows: Vec<(String, String)> = Vec::new();
     let mut row = |k: &str, v: String| rows.push((k.to_string(), v));
@@ -1946,6 +1963,218 @@ fn run() -> Result<bool> {
     row("result", if ok { "OK".into() } else { "FAILED (see above)".into() });
     print_rows(&rows);
 
+    if a.keep || !ok {
+        eprintln!("bench: kept data {} and log {}", data.display(), log.display());
+    } else {
+        if created {
+            let _ = std::fs::remove_dir_all(&data);
+        }
+        let _ = std::fs::remove_file(&log);
+    }
+    Ok(ok)
+}
+
+// ---------------------------------------------------------------------------
+// S3 mode
+// ---------------------------------------------------------------------------
+
+const S3_BUCKET: &str = "balsa-bench";
+
+/// moto_server on a free port, killed on drop.
+struct Moto {
+    child: Child,
+    port: u16,
+}
+
+impl Moto {
+    fn start() -> Result<Self> {
+        let port = free_ports(1)?[0];
+        let child = Command::new("python3")
+            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("start moto_server (pip install 'moto[server]')")?;
+        let moto = Moto { child, port };
+        let started = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if started.elapsed() > Duration::from_secs(30) {
+                bail!("moto_server did not start on port {port}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(moto)
+    }
+
+    /// (objects, bytes) in the bucket.
+    fn usage(&self) -> Result<(u64, u64)> {
+        let mut http = Http::new(self.port);
+        let (mut objects, mut bytes) = (0, 0);
+        let mut token: Option<String> = None;
+        loop {
+            let mut target = format!("/{S3_BUCKET}?list-type=2&max-keys=1000");
+            if let Some(t) = &token {
+                target.push_str(&format!("&continuation-token={}", url_encode(t)));
+            }
+            let r = http.request("GET", &target, &[], &[])?;
+            if r.status != 200 {
+                bail!("list bucket: HTTP {}: {}", r.status, r.text());
+            }
+            let xml = String::from_utf8_lossy(&r.body).into_owned();
+            for size in xml.split("<Size>").skip(1) {
+                objects += 1;
+                bytes += size.split("</Size>").next().unwrap_or("0").parse::<u64>().unwrap_or(0);
+            }
+            match xml.split("<NextContinuationToken>").nth(1) {
+                Some(rest) => token = rest.split("</NextContinuationToken>").next().map(str::to_string),
+                None => return Ok((objects, bytes)),
+            }
+        }
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A metric's value (summed over label sets) from a server's `/metrics`.
+fn metric(server: &Server, name: &str) -> Result<f64> {
+    let r = Http::new(server.http_port).request("GET", "/metrics", &[], &[])?;
+    Ok(String::from_utf8_lossy(&r.body)
+        .lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum())
+}
+
+/// Waits until nothing waits for upload and the upload counter stopped moving.
+fn wait_uploaded(server: &Server, max: Duration) -> Result<(f64, Duration)> {
+    let started = Instant::now();
+    loop {
+        let before = (metric(server, "balsa_tier_uploaded_chunks_total")?, metric(server, "balsa_tier_pending_chunks")?);
+        std::thread::sleep(Duration::from_secs(2));
+        let after = (metric(server, "balsa_tier_uploaded_chunks_total")?, metric(server, "balsa_tier_pending_chunks")?);
+        if before == after && after.1 == 0.0 && after.0 > 0.0 {
+            return Ok((after.0, started.elapsed()));
+        }
+        if started.elapsed() > max {
+            bail!("uploads did not finish within {max:?}: uploaded {}, pending {}", after.0, after.1);
+        }
+    }
+}
+
+fn run_s3(a: &Args, command_line: String, cores: usize) -> Result<bool> {
+    let mut ok = true;
+    let mut rows: Vec<(String, String)> = Vec::new();
+    let moto = Moto::start()?;
+    let s3_flags = vec![
+        format!("-storage_config.aws.endpoint=127.0.0.1:{}", moto.port),
+        "-storage_config.aws.insecure=true".to_string(),
+        format!("-storage_config.aws.bucketnames={S3_BUCKET}"),
+        "-storage_config.aws.s3forcepathstyle=true".into(),
+        "-storage_config.aws.region=us-east-1".into(),
+        "-storage_config.aws.access_key_id=bench".into(),
+        "-storage_config.aws.secret_access_key=bench".into(),
+        "-storage_config.upload_interval=1s".into(),
+        "-ingester.max_chunk_age=10m".into(),
+    ];
+    let (data, created) = data_dir(a)?;
+    let log = data.with_extension("log");
+    let streams = stream_defs(a.streams);
+    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_nanos() as i64;
+    eprintln!("bench: generating {} lines in {} streams…", a.lines, a.streams);
+    let ds = generate(a, &streams, a.lines, now - SPAN_NS, SPAN_NS, a.seed)?;
+    let raw = ds.raw_bytes as f64;
+    let ports = free_ports(2)?;
+    let (mut server, flags) = Server::spawn(a, &data, &log, ports[0], ports[1], &s3_flags)?;
+    server.wait_ready(Duration::from_secs(60))?;
+    eprintln!("bench: pushing {} raw…", human_bytes(raw));
+    let p = push_phase(a, std::slice::from_ref(&server), &ds);
+    if p.failures > 0 || p.acked_lines != a.lines as u64 {
+        eprintln!("bench: FAILED PUSHES: {} of {} requests were not answered 204", p.failures, ds.bodies.len());
+        ok = false;
+    }
+    let (chunks, upload_wait) = wait_uploaded(&server, Duration::from_secs(600))?;
+    let (objects, bucket_bytes) = moto.usage()?;
+    server.settle(Duration::from_secs(60));
+    let local_bytes = dir_size(&data);
+    eprintln!("bench: {chunks} chunks in {objects} objects ({}) uploaded", human_bytes(bucket_bytes as f64));
+
+    // Cold: a fresh process has an empty cache.
+    let (status, _) = server.terminate(Duration::from_secs(120))?;
+    if !status.success() {
+        ok = false;
+    }
+    let ports = free_ports(2)?;
+    let (mut server, _) = Server::spawn(a, &data, &log, ports[0], ports[1], &s3_flags)?;
+    server.wait_ready(Duration::from_secs(60))?;
+    let query = format!("{{namespace=~\"ns-.*\"}} |= \"{NEEDLE}\"");
+    let mut runs: Vec<(String, QueryRun)> = Vec::new();
+    for q in 0..=a.queries {
+        let label = if q == 0 { "cold".to_string() } else { format!("cached {q}") };
+        match scan_once(&server, &query, Expect::of(&ds)) {
+            Ok(r) => {
+                eprintln!(
+                    "bench: {label}: {:.3}s, server CPU {:.3}s, {} needles",
+                    r.wall.as_secs_f64(),
+                    r.server_cpu_s,
+                    r.returned
+                );
+                if r.returned != ds.needles || !r.needles_ok {
+                    eprintln!("bench: MISMATCH: {} needles returned, {} pushed", r.returned, ds.needles);
+                    ok = false;
+                }
+                runs.push((label, r));
+            }
+            Err(e) => {
+                eprintln!("bench: {label} query FAILED: {e:#}");
+                ok = false;
+            }
+        }
+    }
+    let downloaded = metric(&server, "balsa_s3_downloaded_bytes_total")?;
+    let (status, _) = server.terminate(Duration::from_secs(120))?;
+    if !status.success() {
+        ok = false;
+    }
+
+    let mut row = |k: &str, v: String| rows.push((k.to_string(), v));
+    row("command", command_line);
+    row("balsa", format!("{} {}", a.balsa.display(), flags.join(" ")));
+    row("machine", format!("{cores} cores ({}), shared by balsa, moto_server and the bench", cpu_model()));
+    row("data", format!("{} lines, {} streams, {} raw, {} needles", a.lines, a.streams, human_bytes(raw), ds.needles));
+    row("push: lines/s", si(p.acked_lines as f64 / p.elapsed.as_secs_f64()));
+    row("uploads", format!("{chunks} chunks in {objects} objects, done {:.1} s after the push", upload_wait.as_secs_f64()));
+    row(
+        "bytes stored per raw byte",
+        format!(
+            "bucket {} ({:.3}), local disk {} ({:.3}), together {:.3}",
+            human_bytes(bucket_bytes as f64),
+            bucket_bytes as f64 / raw,
+            human_bytes(local_bytes as f64),
+            local_bytes as f64 / raw,
+            (bucket_bytes + local_bytes) as f64 / raw
+        ),
+    );
+    row("scan: query", query.clone());
+    for (label, r) in &runs {
+        row(
+            &format!("scan {label}"),
+            format!(
+                "{:.3} s, {:.1} MB/s; server CPU {:.3} s, {:.1} MB per server CPU-s",
+                r.wall.as_secs_f64(),
+                raw / 1e6 / r.wall.as_secs_f64(),
+                r.server_cpu_s,
+                raw / 1e6 / r.server_cpu_s.max(1e-9)
+            ),
+        );
+    }
+    row("s3 bytes downloaded by the scans", human_bytes(downloaded));
+    row("result", if ok { "OK".into() } else { "FAILED (see above)".into() });
+    print_rows(&rows);
     if a.keep || !ok {
         eprintln!("bench: kept data {} and log {}", data.display(), log.display());
     } else {
