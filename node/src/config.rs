@@ -1127,7 +1127,7 @@ ingester:
             ("storage_config:\n  aws:\n    bucket_names: x\n", "storage_config.aws.bucket_names"),
             ("query_scheduler:\n  max_outstanding_requests_per_tenant: 4\n", "query_scheduler"),
             ("limits_config:\n  max_line_sise: 1MB\n", "limits_config.max_line_sise"),
-            ("ingester:\n  chunk_encoding: snappy\n", "ingester.chunk_encoding"),
+            ("ingester:\n  chunk_encodin: snappy\n", "ingester.chunk_encodin"),
             ("cluster:\n  shards: 4\n  replicas: 3\n", "cluster.replicas"),
         ];
         for (text, key) in cases {

@@ -3,6 +3,7 @@
 mod config;
 mod deletion;
 mod distributor;
+mod idle;
 mod retention;
 mod server;
 mod status;

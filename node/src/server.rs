@@ -187,6 +187,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             .run(),
         )
     });
+    let ticks = tokio::spawn(crate::idle::run_ticks(Arc::clone(&raft), cfg.ingester.chunk_idle_period.0));
     let grpc_addr = cfg.server.grpc_addr();
     let grpc_listener =
         tokio::net::TcpListener::bind(&grpc_addr).await.with_context(|| format!("listen on {grpc_addr} (grpc)"))?;
@@ -252,6 +253,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     serve.await.context("http server")?;
     tracing::info!("stopped accepting requests; finishing in-flight work");
     gauges.abort();
+    ticks.abort();
     for task in [uploader, retention, deletion].into_iter().flatten() {
         task.abort();
     }

@@ -308,3 +308,21 @@ fn delete_requests_remove_lines_in_both_tiers() {
     assert_eq!(status, 200, "{v}");
     assert_eq!(lines(&v), want);
 }
+
+#[test]
+fn a_quiet_stream_is_sealed_by_idleness_and_uploaded() {
+    let moto = Moto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let flags = [s3_flags(moto.port), vec!["-ingester.chunk_idle_period=2s".into()]].concat();
+    let node = start(&dir.path().join("node"), &flags);
+    // Far below chunk_target_size, and nothing is pushed afterwards.
+    let base = now_ns() - 1_000_000_000;
+    push(&node, "quiet", 0, 10, base);
+    wait_for("the idle head to be sealed and uploaded", Duration::from_secs(30), || {
+        metric(&node, "balsa_tier_uploaded_chunks_total") >= 1.0
+    });
+    assert_eq!(moto.keys().len(), 1);
+    let (status, v) = query(&node, r#"{app="quiet"}"#, base - 1);
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(lines(&v), expected(0, 10));
+}

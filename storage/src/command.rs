@@ -163,13 +163,21 @@ pub struct DeleteHeadEntries {
     pub hashes: Vec<u64>,
 }
 
+/// The leader's wall clock, so that idle head chunks are sealed even when a
+/// shard receives nothing newer (apply itself never reads a clock).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Tick {
+    #[prost(int64, tag = "1")]
+    pub now_ns: i64,
+}
+
 /// The shard has looked for objects to adopt once; it never does again.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct AdoptionDone {}
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct ShardCommand {
-    #[prost(oneof = "shard_command::Kind", tags = "1, 2, 3, 4, 5, 6, 7, 8")]
+    #[prost(oneof = "shard_command::Kind", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9")]
     pub kind: Option<shard_command::Kind>,
 }
 
@@ -192,6 +200,8 @@ pub mod shard_command {
         RewriteChunk(super::RewriteChunk),
         #[prost(message, tag = "8")]
         DeleteHeadEntries(super::DeleteHeadEntries),
+        #[prost(message, tag = "9")]
+        Tick(super::Tick),
     }
 }
 
@@ -227,6 +237,10 @@ impl ShardCommand {
 
     pub fn delete_head_entries(delete: DeleteHeadEntries) -> Self {
         Self { kind: Some(shard_command::Kind::DeleteHeadEntries(delete)) }
+    }
+
+    pub fn tick(now_ns: i64) -> Self {
+        Self { kind: Some(shard_command::Kind::Tick(Tick { now_ns })) }
     }
 
     pub fn adoption_done() -> Self {

@@ -12,9 +12,11 @@ pub struct IngesterConfig {
     pub chunk_block_size: ByteSize,
     /// Seal a head chunk whose entries span more than this (entry time).
     pub max_chunk_age: Duration,
-    /// Seal a head chunk that received nothing for this long, measured in
-    /// entry time of the shard (never the wall clock).
+    /// Seal a head chunk that received nothing for this long, in shard time
+    /// (entry times, and the leader's periodic `Tick`).
     pub chunk_idle_period: Duration,
+    /// Loki's chunk compression; Balsa's chunks are always snappy.
+    pub chunk_encoding: String,
 }
 
 impl Default for IngesterConfig {
@@ -24,6 +26,7 @@ impl Default for IngesterConfig {
             chunk_block_size: ByteSize::kib(256),
             max_chunk_age: Duration::from_secs(2 * 3600),
             chunk_idle_period: Duration::from_secs(30 * 60),
+            chunk_encoding: "snappy".into(),
         }
     }
 }
@@ -35,6 +38,15 @@ impl IngesterConfig {
         }
         if self.max_chunk_age.0.is_zero() {
             return Err("ingester.max_chunk_age must be positive".into());
+        }
+        if self.chunk_idle_period.0.is_zero() {
+            return Err("ingester.chunk_idle_period must be positive".into());
+        }
+        if self.chunk_encoding != "snappy" {
+            return Err(format!(
+                "ingester.chunk_encoding {:?} is not supported: balsa stores chunks as snappy",
+                self.chunk_encoding
+            ));
         }
         Ok(())
     }

@@ -10,6 +10,7 @@
 //! shard | 'U' | stream_id | min_ts | seq       -> empty: sealed, not yet in the object store
 //! shard | 'A'                                  -> empty: the shard looked for objects to adopt
 //! shard | 'R' | tenant | 0 | request_id        -> DeleteRequest (shard 0 only)
+//! shard | 'K'                                  -> the shard clock (i64 BE)
 //! ```
 //! Timestamps are i64 nanoseconds with the sign bit flipped, big-endian, so
 //! byte order is time order.
@@ -23,6 +24,11 @@ pub const CHUNK_DATA: u8 = b'C';
 pub const UPLOAD_PENDING: u8 = b'U';
 pub const ADOPTED: u8 = b'A';
 pub const DELETE_REQUEST: u8 = b'R';
+pub const CLOCK: u8 = b'K';
+
+pub fn clock(shard: u32) -> Vec<u8> {
+    kind_prefix(shard, CLOCK)
+}
 
 pub fn delete_request(shard: u32, tenant: &str, request_id: &str) -> Vec<u8> {
     let mut k = kind_prefix(shard, DELETE_REQUEST);

@@ -26,7 +26,7 @@ use crate::keys;
 use crate::kv::{KvRead, Overlay, WriteBatch};
 use crate::tier::ColdChunks;
 
-/// How often (in entry time) the shard looks for idle head chunks.
+/// At most how often (in shard time) the shard looks for idle head chunks.
 const IDLE_CHECK_INTERVAL_NS: i64 = 60_000_000_000;
 
 /// A stream's persistent record (`S` key).
@@ -70,9 +70,9 @@ type Postings = HashMap<(String, String, String), Vec<StreamId>>;
 struct ShardState {
     streams: HashMap<StreamId, StreamState>,
     postings: Postings,
-    /// Newest entry time applied to this shard: the only clock apply uses.
+    /// Newest entry (or `Tick`) time applied to this shard: the only clock
+    /// apply uses. Persisted under the `K` key.
     clock_ns: i64,
-    last_idle_check_ns: i64,
 }
 
 /// Figures about a shard for metrics and status pages.
@@ -96,7 +96,6 @@ pub struct PendingApply {
     pub outcomes: Vec<ApplyOutcome>,
     streams: BTreeMap<StreamId, Option<StreamState>>,
     clock_ns: i64,
-    last_idle_check_ns: i64,
 }
 
 impl Shard {
@@ -143,8 +142,12 @@ impl Shard {
         let mut state = self.state.write().expect("shard state lock");
         state.streams = streams;
         state.postings = postings;
+        let persisted = match kv.get(&keys::clock(self.id))? {
+            Some(v) if v.len() == 8 => i64::from_be_bytes(v.as_slice().try_into().expect("8 bytes")),
+            _ => i64::MIN,
+        };
+        let clock_ns = clock_ns.max(persisted);
         state.clock_ns = if clock_ns == i64::MIN { 0 } else { clock_ns };
-        state.last_idle_check_ns = state.clock_ns;
         Ok(())
     }
 
@@ -173,7 +176,9 @@ impl Shard {
             clock_ns: state.clock_ns,
         };
         let mut outcomes = Vec::with_capacity(commands.len());
+        let idle_check = IDLE_CHECK_INTERVAL_NS.min(self.config.chunk_idle_period.as_nanos_i64()).max(1);
         for cmd in commands {
+            let before = work.clock_ns;
             let outcome = match &cmd.kind {
                 Some(shard_command::Kind::Push(push)) => work.push(push)?,
                 Some(shard_command::Kind::ChunkUploaded(up)) => work.chunk_uploaded(up)?,
@@ -186,25 +191,33 @@ impl Shard {
                     work.overlay.put(keys::adopted(self.id), Vec::new());
                     ApplyOutcome::default()
                 }
+                Some(shard_command::Kind::Tick(tick)) => {
+                    work.clock_ns = work.clock_ns.max(tick.now_ns);
+                    ApplyOutcome::default()
+                }
                 None => ApplyOutcome::default(),
             };
             outcomes.push(outcome);
-        }
-        let mut last_idle_check_ns = state.last_idle_check_ns;
-        if work.clock_ns.saturating_sub(last_idle_check_ns) >= IDLE_CHECK_INTERVAL_NS {
-            work.seal_idle()?;
-            last_idle_check_ns = work.clock_ns;
+            // Idle heads are looked at whenever the shard clock crosses a
+            // multiple of the check interval: a function of the command
+            // sequence only, however replicas batch their applies.
+            if before.div_euclid(idle_check) != work.clock_ns.div_euclid(idle_check) {
+                work.seal_idle()?;
+            }
         }
         let clock_ns = work.clock_ns;
         let streams = work.touched;
         let mut overlay = work.overlay;
+        if clock_ns != state.clock_ns {
+            overlay.put(keys::clock(self.id), clock_ns.to_be_bytes().to_vec());
+        }
         for (id, st) in &streams {
             match st {
                 Some(st) => overlay.put(keys::stream(self.id, *id), prost::Message::encode_to_vec(&st.record)),
                 None => overlay.delete(keys::stream(self.id, *id)),
             }
         }
-        Ok(PendingApply { batch: overlay.into_batch(), outcomes, streams, clock_ns, last_idle_check_ns })
+        Ok(PendingApply { batch: overlay.into_batch(), outcomes, streams, clock_ns })
     }
 
     /// Makes an applied batch visible to readers once it has been written.
@@ -226,8 +239,12 @@ impl Shard {
             }
         }
         state.clock_ns = pending.clock_ns;
-        state.last_idle_check_ns = pending.last_idle_check_ns;
         pending.outcomes
+    }
+
+    /// The shard clock: the newest entry or `Tick` time applied.
+    pub fn clock_ns(&self) -> i64 {
+        self.state.read().expect("shard state lock").clock_ns
     }
 
     /// Every stream as (id, tenant, labels, oldest entry time), for

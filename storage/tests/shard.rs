@@ -62,6 +62,7 @@ fn small_chunks() -> IngesterConfig {
         chunk_block_size: ByteSize(64),
         max_chunk_age: Duration::from_secs(3600),
         chunk_idle_period: Duration::from_secs(600),
+        ..Default::default()
     }
 }
 

@@ -352,3 +352,58 @@ fn deletion_rewrites_local_and_cold_chunks_and_the_head() {
     let listed = shard.reader(kv.clone()).delete_requests().unwrap();
     assert_eq!(listed, vec![DeleteRequest { processed: true, ..req("b") }]);
 }
+
+/// Every key and value of the shard.
+fn dump(kv: &MemKv) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut out = Vec::new();
+    kv.scan(&keys::shard_prefix(SHARD), &keys::shard_end(SHARD), false, &mut |k, v| {
+        out.push((k.to_vec(), v.to_vec()));
+        true
+    })
+    .unwrap();
+    out
+}
+
+#[test]
+fn replicas_seal_identically_however_they_batch_and_restart() {
+    use balsa_model::units::Duration as D;
+    let config =
+        IngesterConfig { chunk_target_size: ByteSize(3000), chunk_idle_period: D::from_secs(5), ..Default::default() };
+    let s = 1_000_000_000i64;
+    // Two streams; b goes quiet, a keeps writing, then a Tick moves time on.
+    let mut cmds = Vec::new();
+    for i in 0..120i64 {
+        let a = Labels::from_pairs([("app", "a")]);
+        cmds.push(push(&a, &[(i * s / 2, format!("a {i} {}", "x".repeat(30)))]));
+        if i < 20 {
+            let b = Labels::from_pairs([("app", "b")]);
+            cmds.push(push(&b, &[(i * s / 2, format!("b {i}"))]));
+        }
+    }
+    cmds.push(ShardCommand::tick(200 * s));
+
+    // One by one.
+    let kv1 = MemKv::new();
+    let shard1 = Shard::open(SHARD, config.clone(), &kv1).unwrap();
+    for c in &cmds {
+        apply(&shard1, &kv1, std::slice::from_ref(c));
+    }
+    // In batches of 7, reopening the shard (a restart) between batches.
+    let kv2 = MemKv::new();
+    for batch in cmds.chunks(7) {
+        let shard2 = Shard::open(SHARD, config.clone(), &kv2).unwrap();
+        apply(&shard2, &kv2, batch);
+    }
+    // All at once.
+    let kv3 = MemKv::new();
+    let shard3 = Shard::open(SHARD, config.clone(), &kv3).unwrap();
+    apply(&shard3, &kv3, &cmds);
+
+    let d1 = dump(&kv1);
+    assert_eq!(d1, dump(&kv2), "batching and restarts do not change what is written");
+    assert_eq!(d1, dump(&kv3));
+    // The quiet stream was sealed by idleness, and the Tick sealed the rest.
+    assert_eq!(count_kind(&kv1, keys::HEAD), 0, "every head is sealed after the tick");
+    assert!(tier::count_pending(&kv1, SHARD).unwrap() >= 3);
+    assert_eq!(shard1.clock_ns(), 200 * s);
+}

@@ -2054,7 +2054,8 @@ fn metric(server: &Server, name: &str) -> Result<f64> {
 fn wait_uploaded(server: &Server, max: Duration) -> Result<(f64, Duration)> {
     let started = Instant::now();
     loop {
-        let before = (metric(server, "balsa_tier_uploaded_chunks_total")?, metric(server, "balsa_tier_pending_chunks")?);
+        let before =
+            (metric(server, "balsa_tier_uploaded_chunks_total")?, metric(server, "balsa_tier_pending_chunks")?);
         std::thread::sleep(Duration::from_secs(2));
         let after = (metric(server, "balsa_tier_uploaded_chunks_total")?, metric(server, "balsa_tier_pending_chunks")?);
         if before == after && after.1 == 0.0 && after.0 > 0.0 {
@@ -2147,7 +2148,10 @@ fn run_s3(a: &Args, command_line: String, cores: usize) -> Result<bool> {
     row("machine", format!("{cores} cores ({}), shared by balsa, moto_server and the bench", cpu_model()));
     row("data", format!("{} lines, {} streams, {} raw, {} needles", a.lines, a.streams, human_bytes(raw), ds.needles));
     row("push: lines/s", si(p.acked_lines as f64 / p.elapsed.as_secs_f64()));
-    row("uploads", format!("{chunks} chunks in {objects} objects, done {:.1} s after the push", upload_wait.as_secs_f64()));
+    row(
+        "uploads",
+        format!("{chunks} chunks in {objects} objects, done {:.1} s after the push", upload_wait.as_secs_f64()),
+    );
     row(
         "bytes stored per raw byte",
         format!(
