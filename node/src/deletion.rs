@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use balsa_model::StreamReader;
-use balsa_query::DeleteSelector;
+use balsa_query::{DeleteSelector, PendingDelete};
 use balsa_raft::RaftNode;
 use balsa_storage::ShardCommand;
 use balsa_storage::command::{DeleteRequest, DeleteRequestOp};
@@ -34,6 +34,25 @@ pub async fn requests(raft: &Arc<RaftNode>) -> Result<Vec<DeleteRequest>, String
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())
+}
+
+/// The delete requests not processed yet, compiled; `None` when there are
+/// none (shard 0 is already read-barriered by the caller).
+pub async fn pending(raft: &Arc<RaftNode>) -> Result<Option<Arc<[PendingDelete]>>, String> {
+    let reader = raft.reader(REQUESTS_SHARD).ok_or("no shard 0")?;
+    let requests = tokio::task::spawn_blocking(move || reader.delete_requests())
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    let pending: Vec<PendingDelete> = requests
+        .into_iter()
+        .filter(|r| !r.processed)
+        .filter_map(|r| {
+            let selector = DeleteSelector::parse(&r.query).ok()?;
+            Some(PendingDelete { tenant: r.tenant, selector, start_ns: r.start_ns, end_ns: r.end_ns })
+        })
+        .collect();
+    Ok((!pending.is_empty()).then(|| pending.into()))
 }
 
 impl Deletion {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use balsa_api::{Backend, BackendError, CancelRefused, DeleteRequestInfo, PushOutcome};
 use balsa_model::{PushRequest, StreamReader, TenantId, shard_of};
 use balsa_push::Overrides;
+use balsa_query::DeleteFiltered;
 use balsa_raft::{ProposeError, RaftNode};
 use balsa_storage::command::{DeleteRequest, DeleteRequestOp, StreamEntries};
 use balsa_storage::{Push, ShardCommand};
@@ -79,7 +80,16 @@ impl Backend for Distributor {
             for b in barriers {
                 b.map_err(backend_error)?;
             }
-            Ok((0..shards).filter_map(|s| self.raft.reader(s)).map(|r| Arc::new(r) as Arc<dyn StreamReader>).collect())
+            // Lines of delete requests that are not processed yet are hidden
+            // already, as in Loki.
+            let pending = crate::deletion::pending(&self.raft).await.map_err(BackendError::Internal)?;
+            let readers = (0..shards).filter_map(|s| self.raft.reader(s));
+            Ok(match pending {
+                None => readers.map(|r| Arc::new(r) as Arc<dyn StreamReader>).collect(),
+                Some(pending) => readers
+                    .map(|r| Arc::new(DeleteFiltered::new(r, Arc::clone(&pending))) as Arc<dyn StreamReader>)
+                    .collect(),
+            })
         })
     }
 

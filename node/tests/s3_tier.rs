@@ -275,6 +275,8 @@ fn delete_requests_remove_lines_in_both_tiers() {
     assert_eq!(r.status(), 204, "{}", r.text());
     let r = post(&format!("query={}&start={start_s}", enc(r#"{app="del"}"#)));
     assert_eq!(r.status(), 204, "{}", r.text());
+    let (_, v) = query(&node, r#"{app="del"}"#, since);
+    assert!(lines(&v).is_empty(), "lines of pending requests are hidden at once: {}", lines(&v).len());
     let listed = delete_requests(&node);
     assert_eq!(listed.len(), 2, "{listed:?}");
     assert!(listed.iter().all(|r| r["status"] == "received" && r["start_time"] == json!(start_s)), "{listed:?}");
@@ -285,12 +287,14 @@ fn delete_requests_remove_lines_in_both_tiers() {
     assert_eq!(cancel(&cancel_id).status(), 404, "a cancelled request is gone");
     let listed = delete_requests(&node);
     assert_eq!(listed.len(), 1);
+    let want: Vec<String> = expected(0, 300).into_iter().filter(|l| !l.contains("line 001")).collect();
+    let (_, v) = query(&node, r#"{app="del"}"#, since);
+    assert_eq!(lines(&v), want, "a cancelled request hides nothing");
     let kept_id = listed[0]["request_id"].as_str().unwrap().to_string();
 
     wait_for("the delete request to be processed", Duration::from_secs(60), || {
         delete_requests(&node).first().is_some_and(|r| r["status"] == "processed")
     });
-    let want: Vec<String> = expected(0, 300).into_iter().filter(|l| !l.contains("line 001")).collect();
     let (status, v) = query(&node, r#"{app="del"}"#, since);
     assert_eq!(status, 200, "{v}");
     assert_eq!(lines(&v), want);

@@ -37,7 +37,7 @@ mod logs;
 mod metric;
 mod pipeline;
 
-pub use deletion::DeleteSelector;
+pub use deletion::{DeleteFiltered, DeleteSelector, PendingDelete};
 pub use error::{ErrorKind, QueryError, TIMEOUT_MESSAGE};
 pub use labels::{label_names, label_values, series};
 pub use logs::{LogEntry, LogQuery, LogQueryResult, QueryStats, StreamResult, required_pairs, run_log_query, selects};
