@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 
-use balsa_logql::{Grouping, LabelFilter, NamedMatcher, RangeAggregation, RangeOp, Stage, UnwrapConv};
+use balsa_logql::{Grouping, NamedMatcher, RangeAggregation, RangeOp, Stage, UnwrapConv};
 use balsa_model::{Direction, Entry, Labels, StreamReader};
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
@@ -21,7 +21,7 @@ use super::{Ctx, StepSeries, Steps};
 use crate::convert;
 use crate::error::QueryError;
 use crate::logs::{QueryStats, required_pairs, selects};
-use crate::pipeline::{LabelPredicate, LabelSet, Pipeline};
+use crate::pipeline::{LabelPredicate, LabelSet, Pipeline, filter_names};
 
 const ERROR_LABEL: &str = "__error__";
 const SAMPLE_EXTRACTION_ERR: &str = "SampleExtractionErr";
@@ -450,20 +450,6 @@ fn parser_hints(plan: &Plan<'_>) -> Option<Vec<String>> {
         }
     }
     Some(names)
-}
-
-fn filter_names(f: &LabelFilter, out: &mut Vec<String>) {
-    match f {
-        LabelFilter::Matcher(m) => out.push(m.name.clone()),
-        LabelFilter::Ip { name, .. }
-        | LabelFilter::Number { name, .. }
-        | LabelFilter::Duration { name, .. }
-        | LabelFilter::Bytes { name, .. } => out.push(name.clone()),
-        LabelFilter::And(a, b) | LabelFilter::Or(a, b) => {
-            filter_names(a, out);
-            filter_names(b, out);
-        }
-    }
 }
 
 fn convert_value(conv: Option<UnwrapConv>, raw: &str) -> Result<f64, String> {

@@ -139,6 +139,11 @@ impl LabelSet {
         }
     }
 
+    /// The current hints, leaving none.
+    pub(crate) fn take_hints(&mut self) -> Option<std::sync::Arc<[String]>> {
+        self.hints.take()
+    }
+
     /// Restricts parsers to `hints` (see [`LabelSet::should_extract`]).
     pub(crate) fn set_hints(&mut self, hints: Option<std::sync::Arc<[String]>>) {
         self.hints = hints;

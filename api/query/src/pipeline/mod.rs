@@ -76,6 +76,50 @@ pub(crate) struct Pipeline {
     leading_filters: usize,
     /// Label names parsers may extract; `None` extracts everything.
     hints: Option<std::sync::Arc<[String]>>,
+    prefilter: Option<Prefilter>,
+}
+
+/// `| json | <label filters>` as the first parsing stage: most lines fail
+/// the filters, so they are first tried on a parse that extracts only the
+/// labels the filters read (as parser hints do). A line that fails without
+/// an error is dropped; any other line takes the full path, so results are
+/// the same as without the shortcut.
+struct Prefilter {
+    /// The label filter steps right after the parser.
+    filters: std::ops::Range<usize>,
+    hints: std::sync::Arc<[String]>,
+}
+
+/// The labels a label filter reads.
+pub(crate) fn filter_names(f: &balsa_logql::LabelFilter, out: &mut Vec<String>) {
+    use balsa_logql::LabelFilter;
+    match f {
+        LabelFilter::Matcher(m) => out.push(m.name.clone()),
+        LabelFilter::Ip { name, .. }
+        | LabelFilter::Number { name, .. }
+        | LabelFilter::Duration { name, .. }
+        | LabelFilter::Bytes { name, .. } => out.push(name.clone()),
+        LabelFilter::And(a, b) | LabelFilter::Or(a, b) => {
+            filter_names(a, out);
+            filter_names(b, out);
+        }
+    }
+}
+
+fn prefilter(stages: &[Stage], steps: &[Step], leading: usize) -> Option<Prefilter> {
+    if !matches!(steps.get(leading), Some(Step::Json)) {
+        return None;
+    }
+    let mut names = Vec::new();
+    let mut end = leading + 1;
+    while let Some(Stage::LabelFilter(f)) = stages.get(end) {
+        filter_names(f, &mut names);
+        end += 1;
+    }
+    if end == leading + 1 || names.iter().any(|n| n == ERROR_LABEL || n == ERROR_DETAILS_LABEL) {
+        return None;
+    }
+    Some(Prefilter { filters: leading + 1..end, hints: names.into() })
 }
 
 impl Pipeline {
@@ -106,7 +150,8 @@ impl Pipeline {
         }
         let leading_filters = steps.iter().take_while(|s| matches!(s, Step::Line(_))).count();
         let record_extracted = (0..steps.len()).map(|i| steps[i + 1..].iter().any(Step::checks_extracted)).collect();
-        Ok(Pipeline { steps, record_extracted, leading_filters, hints: None })
+        let prefilter = prefilter(stages, &steps, leading_filters);
+        Ok(Pipeline { steps, record_extracted, leading_filters, hints: None, prefilter })
     }
 
     /// Lets parsers extract only `names` (Loki's parser hints), for metric
@@ -182,6 +227,24 @@ impl<'p> StreamPipeline<'p> {
         }
         labels.reset();
         labels.add_structured_metadata(&entry.structured_metadata);
+        if let Some(pf) = &pipeline.prefilter {
+            let full_hints = labels.take_hints();
+            labels.set_hints(Some(std::sync::Arc::clone(&pf.hints)));
+            labels.record_extracted = pipeline.record_extracted[pipeline.leading_filters];
+            json::parse_all(&entry.line, labels, &mut sc.json);
+            let passed = !labels.has_error()
+                && pf.filters.clone().all(|k| match &steps[k] {
+                    Step::Label(p) => p.test(labels),
+                    _ => true,
+                });
+            let errored = labels.has_error();
+            labels.set_hints(full_hints);
+            if !passed && !errored {
+                return None;
+            }
+            labels.reset();
+            labels.add_structured_metadata(&entry.structured_metadata);
+        }
         let ts = entry.ts_ns;
         let mut owned = false;
         for (i, s) in steps.iter().enumerate().skip(pipeline.leading_filters) {

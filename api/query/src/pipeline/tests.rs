@@ -22,7 +22,55 @@ fn run(q: &str, stream: Pairs, sm: Pairs, line: &str) -> Option<(String, String)
     // state leaks between entries).
     let again = sp.process(&entry).map(|r| (r.line.to_string(), r.labels.to_labels().canonical()));
     assert_eq!(out, again, "{q}: second run differs");
+    // The `| json | <label filter>` shortcut never changes a result.
+    let mut plain = Pipeline::compile(&expr.stages).unwrap();
+    plain.prefilter = None;
+    let mut sp = plain.for_stream(&labels);
+    let unoptimized = sp.process(&entry).map(|r| (r.line.to_string(), r.labels.to_labels().canonical()));
+    assert_eq!(out, unoptimized, "{q} on {line:?}: the json prefilter changed the result");
     out
+}
+
+#[test]
+fn json_prefilter_is_invisible() {
+    let queries = [
+        r#"{a="b"} | json | status >= 500"#,
+        r#"{a="b"} | json | status >= 500 | level="error""#,
+        r#"{a="b"} | json | resp_status = 500 or status_extracted = "x""#,
+        r#"{a="b"} |= "x" | json | status > 1 | line_format "{{.msg}}""#,
+        r#"{a="b"} | json | duration > 1s"#,
+        r#"{a="b"} | json | size > 1KB"#,
+        r#"{a="b"} | json | addr = ip("10.0.0.0/8")"#,
+    ];
+    let lines = [
+        r#"{"status":503,"level":"error","msg":"x"}"#,
+        r#"{"status":200,"level":"error","msg":"x"}"#,
+        r#"{"status":"oops","msg":"x"}"#,
+        r#"{"resp":{"status":500},"msg":"x"}"#,
+        r#"{"status":503,"msg":"x""#,
+        r#"{"status":503 "msg":"x"}"#,
+        r#"not json x"#,
+        r#"{"duration":"2s","size":"2KB","addr":"10.1.2.3","msg":"x"}"#,
+        r#"{"duration":"bad","size":"bad","addr":"nope","msg":"x"}"#,
+        r#"{"msg":"x"}"#,
+    ];
+    for q in &queries[..3] {
+        let expr = balsa_logql::parse_log_expr(q).unwrap();
+        assert!(Pipeline::compile(&expr.stages).unwrap().prefilter.is_some(), "{q} takes the shortcut");
+    }
+    let expr = balsa_logql::parse_log_expr(r#"{a="b"} | json | __error__="""#).unwrap();
+    assert!(Pipeline::compile(&expr.stages).unwrap().prefilter.is_none(), "filters on errors see every label");
+    let streams: [Pairs; 2] = [&[("a", "b")], &[("a", "b"), ("status", "999")]];
+    for q in queries {
+        for line in lines {
+            for stream in streams {
+                for sm in [&[][..], &[("status", "501")][..]] {
+                    // `run` compares with and without the shortcut.
+                    run(q, stream, sm, line);
+                }
+            }
+        }
+    }
 }
 
 /// Expects the entry to pass with `labels` (canonical form); the line is
