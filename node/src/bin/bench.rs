@@ -3219,6 +3219,7 @@ mod tests {
             idle_secs: 1,
             logql: false,
             logql_gb: 1.0,
+            s3: false,
         };
         let streams = stream_defs(a.streams);
         let start = 1_700_000_000_000_000_000;
@@ -3311,6 +3312,7 @@ mod tests {
             idle_secs: 1,
             logql: true,
             logql_gb: 0.001,
+            s3: false,
         };
         let streams = logql_stream_defs(a.streams);
         let lines = logql_lines(a.logql_gb);
