@@ -382,7 +382,11 @@ pub(crate) struct JsonScratch {
 pub(crate) fn parse_all(line: &str, labels: &mut LabelSet, sc: &mut JsonScratch) {
     let mark = labels.extracted_mark();
     sc.prefix.clear();
-    if let Err(e) = flatten(line, 0, labels, sc, mark) {
+    // With hints that are plain names (no `_`), only a top-level key whose
+    // sanitized form is exactly a hint can be extracted: other names need
+    // not be built at all (objects are still walked, for the same errors).
+    let simple = labels.hints().filter(|h| h.iter().all(|n| !n.contains('_')));
+    if let Err(e) = flatten(line, 0, labels, sc, mark, simple.as_deref()) {
         labels.set_error(JSON_ERR, e.message());
     }
 }
@@ -393,6 +397,7 @@ fn flatten(
     labels: &mut LabelSet,
     sc: &mut JsonScratch,
     mark: usize,
+    simple: Option<&[String]>,
 ) -> Result<(), JsonError> {
     object_each(data, |key, value| {
         let Ok((value, kind)) = value else {
@@ -404,13 +409,20 @@ fn flatten(
                     return Ok(Flow::Continue);
                 }
                 let len = sc.prefix.len();
-                if !sc.prefix.is_empty() {
-                    sc.prefix.push('_');
+                if simple.is_none() {
+                    if !sc.prefix.is_empty() {
+                        sc.prefix.push('_');
+                    }
+                    append_sanitized(&mut sc.prefix, key);
                 }
-                append_sanitized(&mut sc.prefix, key);
-                let r = flatten(value, depth + 1, labels, sc, mark);
+                let r = flatten(value, depth + 1, labels, sc, mark, simple);
                 sc.prefix.truncate(len);
                 r?;
+            }
+            Kind::String | Kind::Number | Kind::Boolean
+                if simple.is_some_and(|hints| depth > 0 || !hints.iter().any(|h| h == key.trim())) =>
+            {
+                // Its name cannot be a hint.
             }
             Kind::String | Kind::Number | Kind::Boolean => {
                 sc.name.clear();

@@ -139,6 +139,11 @@ impl LabelSet {
         }
     }
 
+    /// The parser hints in force, if any.
+    pub(crate) fn hints(&self) -> Option<std::sync::Arc<[String]>> {
+        self.hints.clone()
+    }
+
     /// The current hints, leaving none.
     pub(crate) fn take_hints(&mut self) -> Option<std::sync::Arc<[String]>> {
         self.hints.take()

@@ -919,3 +919,41 @@ fn throughput() {
         );
     }
 }
+
+/// Parsing with plain-name hints gives exactly the hinted labels (and the
+/// same error) that a full parse gives.
+#[test]
+fn json_hints_extract_what_a_full_parse_would() {
+    let lines = [
+        r#"{"status":503,"level":"error","msg":"x"}"#,
+        r#"{" status ":503,"level ":"warn"}"#,
+        r#"{"resp":{"status":500},"status":"top"}"#,
+        r#"{"1status":1,"stätus":2,"status":3}"#,
+        r#"{"a":{"b":{"level":"deep"}},"level":"top","x":[1,2]}"#,
+        r#"{"status":503,"nested":{"bad":}"#,
+        r#"{"nested":{"status":1 "x":2},"status":4}"#,
+        r#"{"status":"a\"b","level":true}"#,
+        r#"not json"#,
+        r#"{"st\u0061tus":7}"#,
+    ];
+    let hints: std::sync::Arc<[String]> = vec!["status".to_string(), "level".to_string()].into();
+    for stream in [Labels::from_pairs([("a", "b")]), Labels::from_pairs([("a", "b"), ("level", "s")])] {
+        for line in lines {
+            let mut full = LabelSet::new(&stream);
+            json::parse_all(line, &mut full, &mut json::JsonScratch::default());
+            let mut hinted = LabelSet::new(&stream);
+            hinted.set_hints(Some(std::sync::Arc::clone(&hints)));
+            json::parse_all(line, &mut hinted, &mut json::JsonScratch::default());
+            assert_eq!(hinted.error(), full.error(), "{line}");
+            for name in ["status", "level", "level_extracted", "resp_status", "a_b_level"] {
+                let want = if hint_allowed(&hints, name) { full.get(name) } else { None };
+                assert_eq!(hinted.get(name).filter(|_| hint_allowed(&hints, name)), want, "{line}: {name}");
+            }
+        }
+    }
+}
+
+fn hint_allowed(hints: &[String], name: &str) -> bool {
+    let base = name.strip_suffix("_extracted").unwrap_or(name);
+    hints.iter().any(|h| h == name || h == base)
+}
