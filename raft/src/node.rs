@@ -79,6 +79,8 @@ struct Liveness {
     /// Bumped when a peer restarted: quiesced groups wake up so that their
     /// leaders contact it (it may have lost its disk and know nothing).
     wake: std::sync::atomic::AtomicU64,
+    /// When each peer was last seen to restart.
+    restarted_at: std::sync::Mutex<HashMap<NodeId, Instant>>,
 }
 
 /// How often peers are pinged.
@@ -93,7 +95,9 @@ struct QuiesceState {
     last_log: Option<u64>,
     changed_at: Instant,
     ticking: bool,
-    elect_requested_for: Option<(NodeId, u64)>,
+    elect_requested_for: Option<(NodeId, u64, Instant)>,
+    /// The (leader, term) this node last saw for the group, and since when.
+    leader_seen: Option<(NodeId, u64, Instant)>,
 }
 
 impl RaftNode {
@@ -650,6 +654,12 @@ impl RaftNode {
         tracing::info!(moved, still_leading = still, "handed off leadership before stopping");
     }
 
+    /// Whether `node` restarted after `since`: a new process leads nothing,
+    /// whatever followers last heard from the old one.
+    fn peer_restarted_after(&self, node: NodeId, since: Instant) -> bool {
+        self.liveness.restarted_at.lock().expect("liveness lock").get(&node).is_some_and(|t| *t > since)
+    }
+
     fn peer_alive(&self, node: NodeId) -> bool {
         node == self.id
             || self
@@ -682,6 +692,7 @@ impl RaftNode {
                 let previous = self.liveness.boots.lock().expect("liveness lock").insert(peer, boot);
                 if previous.is_some_and(|p| p != boot) {
                     tracing::info!(peer, "peer restarted; waking quiesced groups");
+                    self.liveness.restarted_at.lock().expect("liveness lock").insert(peer, Instant::now());
                     self.liveness.wake.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 }
             }
@@ -704,6 +715,7 @@ impl RaftNode {
                 changed_at: Instant::now(),
                 ticking: true,
                 elect_requested_for: None,
+                leader_seen: None,
             })
             .collect();
         let mut tick = tokio::time::interval(Duration::from_millis(250));
@@ -746,9 +758,20 @@ impl RaftNode {
                     st.last_log = last_log;
                     st.changed_at = Instant::now();
                 }
+                if let Some(l) = leader
+                    && st.leader_seen.is_none_or(|(sl, t, _)| sl != l || t != term)
+                {
+                    st.leader_seen = Some((l, term, Instant::now()));
+                }
                 let idle = st.changed_at.elapsed() >= IDLE_AFTER;
+                // A leader whose node restarted since we learned of it leads
+                // nothing any more: the group must elect, not sleep.
+                let stale = leader.is_some_and(|l| {
+                    st.leader_seen.is_some_and(|(sl, t, at)| sl == l && t == term && self.peer_restarted_after(l, at))
+                });
                 let quiet = idle
                     && caught_up
+                    && !stale
                     && match leader {
                         None => false,
                         Some(l) if l == self.id => followers_ok,
@@ -759,14 +782,20 @@ impl RaftNode {
                     st.ticking = !quiet;
                     tracing::trace!(shard = g.shard, quiet, "group ticker");
                 }
-                // The leader's node is down: elect now rather than after a
-                // full election timeout; only the lowest live follower asks,
-                // so the two survivors do not split the vote.
+                // The leader's node is down, or restarted (a new process
+                // leads nothing): elect now rather than after a full election
+                // timeout; only the lowest live follower asks, so the two
+                // survivors do not split the vote.
                 if let Some(l) = leader {
-                    if l != self.id && !self.peer_alive(l) {
+                    if l != self.id && (!self.peer_alive(l) || stale) {
                         let lowest_live = self.members.keys().copied().filter(|n| *n != l && self.peer_alive(*n)).min();
-                        if lowest_live == Some(self.id) && st.elect_requested_for != Some((l, term)) {
-                            st.elect_requested_for = Some((l, term));
+                        // Asked again every second: openraft skips the
+                        // request while the old leader's lease lasts.
+                        let due = st
+                            .elect_requested_for
+                            .is_none_or(|(rl, rt, at)| rl != l || rt != term || at.elapsed() >= Duration::from_secs(1));
+                        if lowest_live == Some(self.id) && due {
+                            st.elect_requested_for = Some((l, term, Instant::now()));
                             tracing::info!(shard = g.shard, dead_leader = l, "leader's node is down; electing");
                             let _ = g.raft.trigger().elect(true).await;
                         }
