@@ -26,8 +26,11 @@ impl Default for RaftConfig {
             heartbeat_interval: Duration::from_millis(250),
             election_timeout_min: Duration::from_millis(750),
             election_timeout_max: Duration::from_millis(1500),
-            snapshot_logs_since_last: 5000,
-            max_in_snapshot_log_to_keep: 1000,
+            // Building a snapshot only records metadata (the state machine
+            // is already durable), so snapshotting often is cheap and keeps
+            // the log, which holds whole pushes, small on disk.
+            snapshot_logs_since_last: 1000,
+            max_in_snapshot_log_to_keep: 500,
             op_timeout: Duration::from_secs(10),
         }
     }
