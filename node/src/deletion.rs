@@ -14,7 +14,8 @@ use balsa_model::StreamReader;
 use balsa_query::{DeleteSelector, PendingDelete};
 use balsa_raft::RaftNode;
 use balsa_storage::ShardCommand;
-use balsa_storage::command::{DeleteRequest, DeleteRequestOp};
+use balsa_storage::command::{DeleteRequest, DeleteRequestOp, shard_command};
+use balsa_storage::tier::{self, ObjectStore, Tombstone};
 
 /// The shard whose group keeps the delete requests.
 pub const REQUESTS_SHARD: u32 = 0;
@@ -23,6 +24,10 @@ pub struct Deletion {
     pub raft: Arc<RaftNode>,
     pub cancel_period: Duration,
     pub interval: Duration,
+    /// The object store and key prefix, when chunks are tiered: a rewritten
+    /// cold chunk gets a tombstone so that a recovery from the bucket never
+    /// adopts the old copy.
+    pub store: Option<(Arc<dyn ObjectStore>, String)>,
 }
 
 /// Every delete request, read from this node's replica of shard 0 after a
@@ -101,6 +106,7 @@ impl Deletion {
     async fn delete_in_shard(&self, shard: u32, request: &DeleteRequest) -> Result<u64, String> {
         self.raft.read_barrier(shard).await.map_err(|e| e.to_string())?;
         let reader = self.raft.reader(shard).ok_or("no such shard")?;
+        let request_tenant = request.tenant.clone();
         let request = request.clone();
         let plan = tokio::task::spawn_blocking(move || -> Result<Vec<ShardCommand>, String> {
             let selector = match DeleteSelector::parse(&request.query) {
@@ -129,6 +135,21 @@ impl Deletion {
         .map_err(|e| e.to_string())??;
         let mut removed = 0;
         for cmd in plan {
+            if let (Some((store, prefix)), Some(shard_command::Kind::RewriteChunk(r))) = (&self.store, &cmd.kind)
+                && !r.expect_object.is_empty()
+            {
+                // Before the rewrite commits: a crash in between leaves a
+                // tombstone for a copy still in use, which only matters for
+                // a recovery before the request is processed again.
+                let tombstone = Tombstone {
+                    stream_id: r.stream_id,
+                    key_min_ts: r.min_ts,
+                    seq: r.seq,
+                    generation: r.expect_generation,
+                };
+                let key = tier::tombstone_key(prefix, &request_tenant, &tombstone);
+                store.put(&key, Vec::new()).await.map_err(|e| e.to_string())?;
+            }
             removed += self.raft.propose(shard, &cmd).await.map_err(|e| e.to_string())?.accepted;
         }
         Ok(removed)

@@ -149,7 +149,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         RaftNode::open(node_id, &data_dir, cfg.cluster.shards, cfg.ingester.clone(), RaftConfig::default(), cluster)
             .await
             .context("open shard groups")?;
-    let uploader = object_store.map(|store| {
+    let uploader = object_store.clone().map(|store| {
         let cache_bytes = cfg.chunk_store_config.chunk_cache_config.embedded_cache.max_bytes();
         let store: Arc<dyn ObjectStore> = store;
         raft.set_cold(Arc::new(ColdCache::new(Arc::clone(&store), tokio::runtime::Handle::current(), cache_bytes)));
@@ -183,6 +183,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
                 raft: Arc::clone(&raft),
                 cancel_period: cfg.compactor.delete_request_cancel_period.0,
                 interval: cfg.compactor.compaction_interval.0,
+                store: object_store
+                    .clone()
+                    .map(|s| (s as Arc<dyn ObjectStore>, cfg.storage_config.object_prefix.clone())),
             }
             .run(),
         )

@@ -127,6 +127,14 @@ impl Uploader {
 
     async fn adopt_shard(&self, shard: u32, listing: &mut Option<Vec<ObjectInfo>>) -> Result<usize, String> {
         let known = self.referenced_everywhere().await?;
+        let tombstones: std::collections::HashSet<tier::Tombstone> = self
+            .store
+            .list(&format!("{}tombstones/", self.prefix))
+            .await
+            .map_err(|e| e.to_string())?
+            .iter()
+            .filter_map(|o| tier::parse_tombstone_key(&self.prefix, &o.key))
+            .collect();
         let keys: Vec<String> = self
             .objects(listing)
             .await?
@@ -147,7 +155,7 @@ impl Uploader {
             if end > head.len() {
                 head = self.store.get_range(&key, 0, end as u64).await.map_err(|e| e.to_string())?;
             }
-            match tier::adopt_commands(&key, &head) {
+            match tier::adopt_commands(&key, &head, &tombstones) {
                 Ok(cmds) => {
                     for (stream, cmd) in cmds {
                         // Each chunk goes to its own stream's shard (the

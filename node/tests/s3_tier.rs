@@ -247,6 +247,8 @@ fn delete_requests_remove_lines_in_both_tiers() {
             "-compactor.retention_enabled=true".into(),
             "-compactor.compaction_interval=1s".into(),
             "-compactor.delete_request_cancel_period=3s".into(),
+            // Superseded objects stay in the bucket for the recovery below.
+            "-storage_config.orphan_grace_period=1h".into(),
         ],
     ]
     .concat();
@@ -306,11 +308,26 @@ fn delete_requests_remove_lines_in_both_tiers() {
     // deleted lines are still gone.
     common::wait_uploads_settled(&[&node], 2.0, Duration::from_secs(60));
     assert!(node.terminate().success());
-    let no_cache = [flags, vec!["-chunk_store_config.chunk_cache_config.embedded_cache.enabled=false".into()]].concat();
+    let no_cache =
+        [flags.clone(), vec!["-chunk_store_config.chunk_cache_config.embedded_cache.enabled=false".into()]].concat();
     node = start(&data, &no_cache);
     let (status, v) = query(&node, r#"{app="del"}"#, since);
     assert_eq!(status, 200, "{v}");
     assert_eq!(lines(&v), want);
+
+    // A recovery from the bucket (empty disks) adopts the rewritten chunks,
+    // never the copies from before the deletion, which are still there.
+    assert!(moto.keys().iter().any(|k| k.contains("/tombstones/")), "rewritten cold chunks leave tombstones");
+    assert!(node.terminate().success());
+    let recovered = start(&dir.path().join("recovered"), &flags);
+    let mut got = Vec::new();
+    wait_for("adoption", Duration::from_secs(30), || {
+        let (status, v) = query(&recovered, r#"{app="del"}"#, since);
+        got = if status == 200 { lines(&v) } else { Vec::new() };
+        got.len() >= 150
+    });
+    assert!(got.iter().all(|l| !l.contains("line 001")), "deleted lines came back from the bucket");
+    assert!(got.iter().all(|l| want.contains(l)));
 }
 
 #[test]

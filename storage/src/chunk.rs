@@ -44,6 +44,10 @@ pub struct ChunkMeta {
     /// relative to it).
     #[prost(uint64, tag = "7")]
     pub data_offset: u64,
+    /// Bumped each time the chunk is rewritten (a processed delete request),
+    /// so that recovering from the bucket prefers the newest copy.
+    #[prost(uint32, tag = "8")]
+    pub generation: u32,
 }
 
 impl ChunkMeta {

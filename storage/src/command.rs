@@ -75,6 +75,10 @@ pub struct AdoptChunk {
     /// The chunk's meta, with `object` and `data_offset` set.
     #[prost(message, optional, tag = "4")]
     pub meta: Option<crate::chunk::ChunkMeta>,
+    /// The min_ts in the chunk's key (a rewritten chunk keeps its key while
+    /// its meta's min_ts may grow); the meta's min_ts when absent.
+    #[prost(int64, optional, tag = "5")]
+    pub key_min_ts: Option<i64>,
 }
 
 /// Retention: drop the stream's sealed chunks that end before `before_ns`
@@ -150,6 +154,8 @@ pub struct RewriteChunk {
     pub expect_object: String,
     #[prost(uint32, tag = "7")]
     pub expect_entries: u32,
+    #[prost(uint32, tag = "8")]
+    pub expect_generation: u32,
 }
 
 /// Deletes head entries of a stream, by (timestamp, entry hash).

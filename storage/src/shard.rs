@@ -493,7 +493,7 @@ impl ApplyWork<'_> {
             return Ok(ApplyOutcome::default());
         };
         let old = <ChunkMeta as prost::Message>::decode(old.as_slice())?;
-        if old.object != r.expect_object || old.entries != r.expect_entries {
+        if old.object != r.expect_object || old.entries != r.expect_entries || old.generation != r.expect_generation {
             return Ok(ApplyOutcome::default());
         }
         let Some(mut st) = self.stream(r.stream_id) else {
@@ -506,6 +506,7 @@ impl ApplyWork<'_> {
                 let mut meta = meta.clone();
                 meta.object.clear();
                 meta.data_offset = 0;
+                meta.generation = old.generation.wrapping_add(1);
                 let removed = old.entries.saturating_sub(meta.entries);
                 self.overlay.put(meta_key, prost::Message::encode_to_vec(&meta));
                 self.overlay.put(data_key, r.data.clone());
@@ -646,10 +647,21 @@ impl ApplyWork<'_> {
         };
         let labels = Labels::new(adopt.labels.iter().map(LabelPair::from).collect());
         let id = balsa_model::stream_id(&adopt.tenant, &labels);
-        let meta_key = keys::chunk_meta(self.shard.id, id, meta.min_ts, adopt.seq);
-        if self.overlay.get(&meta_key)?.is_some() {
-            return Ok(ApplyOutcome::default());
-        }
+        let meta_key = keys::chunk_meta(self.shard.id, id, adopt.key_min_ts.unwrap_or(meta.min_ts), adopt.seq);
+        let replaces = match self.overlay.get(&meta_key)? {
+            // The bucket can hold several copies of a rewritten chunk: the
+            // newest generation wins, whatever order they are adopted in.
+            Some(existing) => {
+                let existing = <ChunkMeta as prost::Message>::decode(existing.as_slice())?;
+                if existing.generation >= meta.generation {
+                    return Ok(ApplyOutcome::default());
+                }
+                self.overlay.delete(keys::data_key_for_meta(&meta_key));
+                self.overlay.delete(keys::with_kind_of(&meta_key, keys::UPLOAD_PENDING));
+                true
+            }
+            None => false,
+        };
         let mut st = self.stream(id).unwrap_or_else(|| StreamState {
             record: StreamRecord {
                 tenant: adopt.tenant.clone(),
@@ -665,7 +677,9 @@ impl ApplyWork<'_> {
         let r = &mut st.record;
         r.min_ts = r.min_ts.min(meta.min_ts);
         r.max_ts = r.max_ts.max(meta.max_ts);
-        r.chunks += 1;
+        if !replaces {
+            r.chunks += 1;
+        }
         r.chunk_seq = r.chunk_seq.max(adopt.seq.saturating_add(1));
         // The clock is the newest entry time a shard holds, as after a reload.
         self.clock_ns = self.clock_ns.max(meta.max_ts);
@@ -870,6 +884,7 @@ impl ShardReader {
                 data,
                 expect_object: meta.object,
                 expect_entries: meta.entries,
+                expect_generation: meta.generation,
             }));
         }
         let (lo, hi) = keys::head_range(shard, stream, start_ns, end_ns.saturating_add(1));

@@ -87,6 +87,9 @@ pub struct ObjectChunk {
     /// Where the chunk's data starts, relative to the end of the header.
     #[prost(uint64, tag = "5")]
     pub offset: u64,
+    /// The min_ts in the chunk's key.
+    #[prost(int64, optional, tag = "6")]
+    pub key_min_ts: Option<i64>,
 }
 
 /// Objects ready to be put into the object store, and what each holds.
@@ -170,12 +173,21 @@ pub fn header_end(first: &[u8]) -> Result<usize> {
 
 /// The commands that adopt the chunks of the object stored under `key`,
 /// given at least its header, each with its stream (which decides its shard).
-pub fn adopt_commands(key: &str, head: &[u8]) -> Result<Vec<(StreamId, crate::ShardCommand)>> {
+pub fn adopt_commands(
+    key: &str,
+    head: &[u8],
+    tombstones: &std::collections::HashSet<Tombstone>,
+) -> Result<Vec<(StreamId, crate::ShardCommand)>> {
     let (header, data_start) = decode_object(head)?;
     let mut out = Vec::with_capacity(header.chunks.len());
     for c in header.chunks {
         let mut meta =
             c.meta.ok_or_else(|| StorageError::corrupt(format!("chunk object {key} has a chunk without meta")))?;
+        let key_min_ts = c.key_min_ts.unwrap_or(meta.min_ts);
+        let tombstone = Tombstone { stream_id: c.stream_id, key_min_ts, seq: c.seq, generation: meta.generation };
+        if tombstones.contains(&tombstone) {
+            continue;
+        }
         meta.object = key.to_string();
         meta.data_offset = data_start as u64 + c.offset;
         let cmd = crate::ShardCommand::adopt_chunk(crate::command::AdoptChunk {
@@ -183,10 +195,40 @@ pub fn adopt_commands(key: &str, head: &[u8]) -> Result<Vec<(StreamId, crate::Sh
             labels: c.labels,
             seq: c.seq,
             meta: Some(meta),
+            key_min_ts: Some(key_min_ts),
         });
         out.push((c.stream_id, cmd));
     }
     Ok(out)
+}
+
+/// A chunk copy that must not be adopted from the bucket: a delete request
+/// rewrote (or removed) that generation of the chunk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Tombstone {
+    pub stream_id: StreamId,
+    pub key_min_ts: i64,
+    pub seq: u32,
+    pub generation: u32,
+}
+
+/// `{prefix}tombstones/{tenant}/{stream}/{generation}_{seq}_{key_min_ts}`:
+/// an empty object written after a delete request rewrote a cold chunk.
+pub fn tombstone_key(prefix: &str, tenant: &str, t: &Tombstone) -> String {
+    format!("{prefix}tombstones/{tenant}/{:016x}/{}_{}_{}", t.stream_id, t.generation, t.seq, t.key_min_ts)
+}
+
+pub fn parse_tombstone_key(prefix: &str, key: &str) -> Option<Tombstone> {
+    let mut parts = key.strip_prefix(prefix)?.strip_prefix("tombstones/")?.split('/');
+    let (_tenant, stream, name) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let mut fields = name.splitn(3, '_');
+    let generation = fields.next()?.parse().ok()?;
+    let seq = fields.next()?.parse().ok()?;
+    let key_min_ts = fields.next()?.parse().ok()?;
+    Some(Tombstone { stream_id: u64::from_str_radix(stream, 16).ok()?, key_min_ts, seq, generation })
 }
 
 /// Whether `shard` has already adopted what the object store held.
@@ -328,6 +370,7 @@ fn build_object(
             seq: chunk.seq,
             meta: Some(meta.clone()),
             offset: data.len() as u64,
+            key_min_ts: Some(chunk.min_ts),
         });
         data.extend_from_slice(bytes);
     }
@@ -485,6 +528,7 @@ mod tests {
                 seq: 2,
                 meta: Some(ChunkMeta { min_ts: 1, max_ts: 9, entries: 3, ..Default::default() }),
                 offset: 0,
+                key_min_ts: Some(1),
             }],
         };
         let (bytes, offset) = encode_object(&header, b"data");
@@ -500,6 +544,9 @@ mod tests {
         assert_eq!(parse_object_key("p/", &k1), Some(("t", 7)));
         assert_eq!(parse_object_key("q/", &k1), None);
         assert_eq!(parse_object_key("p/", "p/chunks/t/zz/x"), None);
+        let t = Tombstone { stream_id: 9, key_min_ts: -17, seq: 3, generation: 2 };
+        assert_eq!(parse_tombstone_key("p/", &tombstone_key("p/", "t", &t)), Some(t));
+        assert_eq!(parse_tombstone_key("p/", "p/tombstones/t/x"), None);
         assert!(k1.starts_with("p/chunks/t/0000000000000007/-5-2-"), "{k1}");
         assert_eq!(k1, object_key("p/", "t", 7, -5, 2, &bytes), "same bytes, same key");
         assert_ne!(k1, object_key("p/", "t", 7, -5, 2, b"other"));

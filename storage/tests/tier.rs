@@ -210,7 +210,7 @@ fn a_fresh_shard_adopts_what_the_bucket_holds() {
         let end = tier::header_end(&first).unwrap();
         let head = tier::block_on_ready(store.get_range(&o.key, 0, end as u64)).unwrap();
         assert_eq!(head.len(), end, "a range read returns just the header");
-        for (chunk_stream, cmd) in tier::adopt_commands(&o.key, &head).unwrap() {
+        for (chunk_stream, cmd) in tier::adopt_commands(&o.key, &head, &Default::default()).unwrap() {
             assert_eq!(chunk_stream, stream, "one stream here");
             cmds.push(cmd);
         }
