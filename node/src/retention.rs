@@ -12,12 +12,16 @@ use balsa_logql::Matcher;
 use balsa_model::Labels;
 use balsa_push::{LimitsConfig, Overrides};
 use balsa_raft::RaftNode;
-use balsa_storage::ShardCommand;
+use balsa_storage::{ObjectStore, ShardCommand};
 
 pub struct Retention {
     pub raft: Arc<RaftNode>,
     pub overrides: Arc<Overrides>,
     pub interval: Duration,
+    /// The object store and key prefix, when chunks are tiered: expiring
+    /// cold chunks get tombstones so that a recovery from the bucket does
+    /// not adopt them again.
+    pub store: Option<(Arc<dyn ObjectStore>, String)>,
 }
 
 /// A tenant's retention rules, compiled.
@@ -97,15 +101,20 @@ impl Retention {
                 }
                 let cut = now_ns.saturating_sub(period);
                 if min_ts < cut {
-                    due.push((id, cut));
+                    due.push((id, tenant, cut));
                 }
             }
             let kv = self.raft.db().sm_kv();
             let storage_for_check = Arc::clone(&storage);
+            let tiered = self.store.is_some();
             let due = tokio::task::spawn_blocking(move || {
                 due.into_iter()
-                    .filter_map(|(id, cut)| match storage_for_check.has_expired(&kv, id, cut) {
-                        Ok(true) => Some(Ok((id, cut))),
+                    .filter_map(|(id, tenant, cut)| match storage_for_check.has_expired(&kv, id, cut) {
+                        Ok(true) if tiered => match storage_for_check.expiring_cold_chunks(&kv, id, cut) {
+                            Ok(cold) => Some(Ok((id, tenant, cut, cold))),
+                            Err(e) => Some(Err(e.to_string())),
+                        },
+                        Ok(true) => Some(Ok((id, tenant, cut, Vec::new()))),
                         Ok(false) => None,
                         Err(e) => Some(Err(e.to_string())),
                     })
@@ -113,7 +122,13 @@ impl Retention {
             })
             .await
             .map_err(|e| e.to_string())??;
-            for (id, cut) in due {
+            for (id, tenant, cut, cold) in due {
+                if let Some((store, prefix)) = &self.store {
+                    for tombstone in &cold {
+                        let key = balsa_storage::tier::tombstone_key(prefix, &tenant, tombstone);
+                        store.put(&key, Vec::new()).await.map_err(|e| e.to_string())?;
+                    }
+                }
                 self.raft.propose(shard, &ShardCommand::expire(id, cut)).await.map_err(|e| format!("expire: {e}"))?;
                 metrics::counter!("balsa_retention_expired_streams_total").increment(1);
                 expired += 1;

@@ -173,6 +173,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
                 raft: Arc::clone(&raft),
                 overrides: Arc::clone(&overrides),
                 interval: cfg.compactor.compaction_interval.0,
+                store: object_store
+                    .clone()
+                    .map(|s| (s as Arc<dyn ObjectStore>, cfg.storage_config.object_prefix.clone())),
             }
             .run(),
         )

@@ -347,3 +347,40 @@ fn a_quiet_stream_is_sealed_by_idleness_and_uploaded() {
     assert_eq!(status, 200, "{v}");
     assert_eq!(lines(&v), expected(0, 10));
 }
+
+#[test]
+fn retention_is_not_undone_by_a_recovery_from_the_bucket() {
+    let moto = Moto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let flags = [
+        s3_flags(moto.port),
+        vec![
+            "-compactor.retention_enabled=true".into(),
+            "-compactor.compaction_interval=4s".into(),
+            "-limits_config.retention_period=1h".into(),
+            // Expired objects stay in the bucket during the recovery below.
+            "-storage_config.orphan_grace_period=1h".into(),
+        ],
+    ]
+    .concat();
+    let node = start(&dir.path().join("node"), &flags);
+    let three_hours_ago = now_ns() - 3 * 3_600_000_000_000;
+    push(&node, "old", 0, 300, three_hours_ago);
+    push(&node, "recent", 0, 300, now_ns() - 600_000_000_000);
+    common::wait_uploads_settled(&[&node], 2.0, Duration::from_secs(30));
+    let since = three_hours_ago - 1;
+    wait_for("retention of {app=\"old\"}", Duration::from_secs(60), || {
+        let (status, v) = query(&node, r#"{app="old"}"#, since);
+        status == 200 && lines(&v).is_empty()
+    });
+    assert!(moto.keys().iter().any(|k| k.contains("/tombstones/")), "expired cold chunks leave tombstones");
+    drop(node);
+
+    let recovered = start(&dir.path().join("recovered"), &flags);
+    wait_for("adoption of the recent stream", Duration::from_secs(30), || {
+        let (status, v) = query(&recovered, r#"{app="recent"}"#, since);
+        status == 200 && !lines(&v).is_empty()
+    });
+    let (_, v) = query(&recovered, r#"{app="old"}"#, since);
+    assert!(lines(&v).is_empty(), "expired lines came back from the bucket: {}", lines(&v).len());
+}

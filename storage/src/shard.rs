@@ -297,6 +297,44 @@ impl Shard {
         }
     }
 
+    /// The cold chunks of `stream` that [`ShardCommand::expire`] with
+    /// `before_ns` would drop, as tombstones (retention writes them to the
+    /// bucket first, so a recovery from the bucket does not bring them back).
+    pub fn expiring_cold_chunks(
+        &self,
+        kv: &dyn KvRead,
+        stream: StreamId,
+        before_ns: i64,
+    ) -> Result<Vec<crate::tier::Tombstone>> {
+        let (lo, _) = keys::stream_kind_range(self.id, keys::CHUNK_META, stream);
+        let mut hi = lo.clone();
+        hi.extend_from_slice(&keys::encode_ts(before_ns));
+        let mut out = Vec::new();
+        let mut err = None;
+        kv.scan(&lo, &hi, false, &mut |k, v| match <ChunkMeta as prost::Message>::decode(v) {
+            Ok(meta) => {
+                if meta.max_ts < before_ns && !meta.object.is_empty() {
+                    let (_, key_min_ts, seq) = keys::chunk_id_of(k);
+                    out.push(crate::tier::Tombstone {
+                        stream_id: stream,
+                        key_min_ts,
+                        seq,
+                        generation: meta.generation,
+                    });
+                }
+                true
+            }
+            Err(e) => {
+                err = Some(StorageError::from(e));
+                false
+            }
+        })?;
+        match err {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
+    }
+
     /// A reader over this shard's data in `kv`.
     pub fn reader(self: &Arc<Self>, kv: Arc<dyn KvRead>) -> ShardReader {
         ShardReader { shard: Arc::clone(self), kv, cold: None }
