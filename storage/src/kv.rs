@@ -22,6 +22,29 @@ pub trait KvRead: Send + Sync {
     ) -> Result<()>;
 }
 
+/// Visits the values with `lower <= key < upper`, ascending, decoded as `M`,
+/// until `visit` returns `false`; a value that does not decode ends the scan
+/// with its error.
+pub fn scan_messages<M: prost::Message + Default>(
+    kv: &dyn KvRead,
+    lower: &[u8],
+    upper: &[u8],
+    visit: &mut dyn FnMut(&[u8], M) -> bool,
+) -> Result<()> {
+    let mut err = None;
+    kv.scan(lower, upper, false, &mut |k, v| match M::decode(v) {
+        Ok(m) => visit(k, m),
+        Err(e) => {
+            err = Some(crate::error::StorageError::from(e));
+            false
+        }
+    })?;
+    match err {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
 /// Applies a batch atomically.
 pub trait KvWrite: KvRead {
     fn write(&self, batch: WriteBatch) -> Result<()>;

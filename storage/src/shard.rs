@@ -280,21 +280,11 @@ impl Shard {
         let mut hi = lo.clone();
         hi.extend_from_slice(&keys::encode_ts(before_ns));
         let mut expired = false;
-        let mut err = None;
-        kv.scan(&lo, &hi, false, &mut |_, v| match <ChunkMeta as prost::Message>::decode(v) {
-            Ok(meta) => {
-                expired = meta.max_ts < before_ns;
-                !expired
-            }
-            Err(e) => {
-                err = Some(StorageError::from(e));
-                false
-            }
+        crate::kv::scan_messages(kv, &lo, &hi, &mut |_, meta: ChunkMeta| {
+            expired = meta.max_ts < before_ns;
+            !expired
         })?;
-        match err {
-            Some(e) => Err(e),
-            None => Ok(expired),
-        }
+        Ok(expired)
     }
 
     /// The cold chunks of `stream` that [`ShardCommand::expire`] with
@@ -310,29 +300,14 @@ impl Shard {
         let mut hi = lo.clone();
         hi.extend_from_slice(&keys::encode_ts(before_ns));
         let mut out = Vec::new();
-        let mut err = None;
-        kv.scan(&lo, &hi, false, &mut |k, v| match <ChunkMeta as prost::Message>::decode(v) {
-            Ok(meta) => {
-                if meta.max_ts < before_ns && !meta.object.is_empty() {
-                    let (_, key_min_ts, seq) = keys::chunk_id_of(k);
-                    out.push(crate::tier::Tombstone {
-                        stream_id: stream,
-                        key_min_ts,
-                        seq,
-                        generation: meta.generation,
-                    });
-                }
-                true
+        crate::kv::scan_messages(kv, &lo, &hi, &mut |k, meta: ChunkMeta| {
+            if meta.max_ts < before_ns && !meta.object.is_empty() {
+                let (_, key_min_ts, seq) = keys::chunk_id_of(k);
+                out.push(crate::tier::Tombstone { stream_id: stream, key_min_ts, seq, generation: meta.generation });
             }
-            Err(e) => {
-                err = Some(StorageError::from(e));
-                false
-            }
+            true
         })?;
-        match err {
-            Some(e) => Err(e),
-            None => Ok(out),
-        }
+        Ok(out)
     }
 
     /// A reader over this shard's data in `kv`.
@@ -848,21 +823,11 @@ impl ShardReader {
         let shard = self.shard.id;
         let (lo, hi) = (keys::kind_prefix(shard, keys::DELETE_REQUEST), keys::kind_end(shard, keys::DELETE_REQUEST));
         let mut out = Vec::new();
-        let mut err = None;
-        self.kv.scan(&lo, &hi, false, &mut |_, v| match <DeleteRequest as prost::Message>::decode(v) {
-            Ok(r) => {
-                out.push(r);
-                true
-            }
-            Err(e) => {
-                err = Some(StorageError::from(e));
-                false
-            }
+        crate::kv::scan_messages(self.kv.as_ref(), &lo, &hi, &mut |_, r: DeleteRequest| {
+            out.push(r);
+            true
         })?;
-        match err {
-            Some(e) => Err(e),
-            None => Ok(out),
-        }
+        Ok(out)
     }
 
     /// The commands that delete, from `stream`, the entries with

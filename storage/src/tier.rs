@@ -239,24 +239,14 @@ pub fn adopted(kv: &dyn KvRead, shard: u32) -> Result<bool> {
 /// Object keys that chunks of `shard` refer to.
 pub fn referenced_objects(kv: &dyn KvRead, shard: u32) -> Result<std::collections::HashSet<String>> {
     let mut out = std::collections::HashSet::new();
-    let mut err = None;
     let (lo, hi) = (keys::kind_prefix(shard, keys::CHUNK_META), keys::kind_end(shard, keys::CHUNK_META));
-    kv.scan(&lo, &hi, false, &mut |_, v| match <ChunkMeta as prost::Message>::decode(v) {
-        Ok(meta) => {
-            if !meta.object.is_empty() {
-                out.insert(meta.object);
-            }
-            true
+    crate::kv::scan_messages(kv, &lo, &hi, &mut |_, meta: ChunkMeta| {
+        if !meta.object.is_empty() {
+            out.insert(meta.object);
         }
-        Err(e) => {
-            err = Some(StorageError::from(e));
-            false
-        }
+        true
     })?;
-    match err {
-        Some(e) => Err(e),
-        None => Ok(out),
-    }
+    Ok(out)
 }
 
 /// A sealed chunk that is not in the object store yet.
