@@ -179,8 +179,7 @@ impl Uploader {
         let candidates: Vec<ObjectInfo> =
             self.objects(listing).await?.iter().filter(|o| self.in_shard(&o.key, shard)).cloned().collect();
         let known = self.referenced_everywhere().await?;
-        let now_ms =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        let now_ms = crate::deletion::wall_clock_ms();
         let grace_ms = self.orphan_grace.as_millis() as i64;
         let mut swept = 0;
         for o in candidates {

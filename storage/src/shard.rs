@@ -642,13 +642,9 @@ impl ApplyWork<'_> {
             return Ok(ApplyOutcome::default());
         }
         let r = &mut st.record;
-        if r.chunks == 0 && r.head_entries == 0 {
-            // Nothing left: the stream goes away (its id comes back if it is pushed to again).
-            self.touched.insert(id, None);
-        } else {
-            r.min_ts = oldest_kept.min(if r.head_entries > 0 { r.head_first_ts } else { i64::MAX });
-            self.touched.insert(id, Some(st));
-        }
+        r.min_ts = oldest_kept.min(if r.head_entries > 0 { r.head_first_ts } else { i64::MAX });
+        // With nothing left the stream goes away (its id comes back if it is pushed to again).
+        self.settle(id, st);
         Ok(ApplyOutcome { accepted: dropped, rejected: Vec::new() })
     }
 

@@ -283,13 +283,17 @@ pub fn count_pending(kv: &dyn KvRead, shard: u32) -> Result<u64> {
     Ok(n)
 }
 
+/// What an object needs of one pending chunk.
+struct Material {
+    chunk: PendingChunk,
+    record: StreamRecord,
+    meta: ChunkMeta,
+    data: Vec<u8>,
+}
+
 /// A pending chunk's upload material: `None` when it no longer needs one
 /// (deleted, or already recorded as uploaded).
-fn pending_material(
-    kv: &dyn KvRead,
-    shard: u32,
-    chunk: &PendingChunk,
-) -> Result<Option<(StreamRecord, ChunkMeta, Vec<u8>)>> {
+fn pending_material(kv: &dyn KvRead, shard: u32, chunk: &PendingChunk) -> Result<Option<Material>> {
     let PendingChunk { stream_id, min_ts, seq } = *chunk;
     let Some(meta) = kv.get(&keys::chunk_meta(shard, stream_id, min_ts, seq))? else {
         return Ok(None);
@@ -305,7 +309,7 @@ fn pending_material(
         .get(&keys::stream(shard, stream_id))?
         .ok_or_else(|| StorageError::corrupt("chunk of a stream without a record"))?;
     let record = <StreamRecord as prost::Message>::decode(record.as_slice())?;
-    Ok(Some((record, meta, data)))
+    Ok(Some(Material { chunk: *chunk, record, meta, data }))
 }
 
 /// Packs pending chunks of `shard` into objects of about `target_size`
@@ -319,25 +323,24 @@ pub fn pack_objects(
     pending: &[PendingChunk],
     target_size: u64,
 ) -> Result<Vec<ChunkObject>> {
-    let mut by_tenant: std::collections::BTreeMap<String, Vec<(PendingChunk, StreamRecord, ChunkMeta, Vec<u8>)>> =
-        std::collections::BTreeMap::new();
+    let mut by_tenant: std::collections::BTreeMap<String, Vec<Material>> = std::collections::BTreeMap::new();
     for chunk in pending {
-        if let Some((record, meta, data)) = pending_material(kv, shard, chunk)? {
-            by_tenant.entry(record.tenant.clone()).or_default().push((*chunk, record, meta, data));
+        if let Some(m) = pending_material(kv, shard, chunk)? {
+            by_tenant.entry(m.record.tenant.clone()).or_default().push(m);
         }
     }
     let mut objects = Vec::new();
     for (tenant, chunks) in by_tenant {
-        let mut group: Vec<(PendingChunk, StreamRecord, ChunkMeta, Vec<u8>)> = Vec::new();
+        let mut group: Vec<Material> = Vec::new();
         let mut size = 0u64;
-        for item in chunks {
-            let len = item.3.len() as u64;
+        for m in chunks {
+            let len = m.data.len() as u64;
             if !group.is_empty() && size + len > target_size {
                 objects.push(build_object(prefix, &tenant, std::mem::take(&mut group)));
                 size = 0;
             }
             size += len;
-            group.push(item);
+            group.push(m);
         }
         if !group.is_empty() {
             objects.push(build_object(prefix, &tenant, group));
@@ -346,28 +349,24 @@ pub fn pack_objects(
     Ok(objects)
 }
 
-fn build_object(
-    prefix: &str,
-    tenant: &str,
-    group: Vec<(PendingChunk, StreamRecord, ChunkMeta, Vec<u8>)>,
-) -> ChunkObject {
+fn build_object(prefix: &str, tenant: &str, group: Vec<Material>) -> ChunkObject {
     let mut header = ChunkObjectHeader { tenant: tenant.to_string(), chunks: Vec::with_capacity(group.len()) };
-    let mut data = Vec::with_capacity(group.iter().map(|g| g.3.len()).sum());
-    for (chunk, record, meta, bytes) in &group {
+    let mut data = Vec::with_capacity(group.iter().map(|m| m.data.len()).sum());
+    for m in &group {
         header.chunks.push(ObjectChunk {
-            labels: record.labels.clone(),
-            stream_id: chunk.stream_id,
-            seq: chunk.seq,
-            meta: Some(meta.clone()),
+            labels: m.record.labels.clone(),
+            stream_id: m.chunk.stream_id,
+            seq: m.chunk.seq,
+            meta: Some(m.meta.clone()),
             offset: data.len() as u64,
-            key_min_ts: Some(chunk.min_ts),
+            key_min_ts: Some(m.chunk.min_ts),
         });
-        data.extend_from_slice(bytes);
+        data.extend_from_slice(&m.data);
     }
     let (bytes, data_start) = encode_object(&header, &data);
-    let first = group[0].0;
+    let first = group[0].chunk;
     let key = object_key(prefix, tenant, first.stream_id, first.min_ts, first.seq, &bytes);
-    let chunks = header.chunks.iter().zip(&group).map(|(c, g)| (g.0, data_start + c.offset)).collect();
+    let chunks = header.chunks.iter().zip(&group).map(|(c, m)| (m.chunk, data_start + c.offset)).collect();
     ChunkObject { key, bytes, chunks }
 }
 

@@ -262,6 +262,20 @@ fn array_nth(s: &str, n: usize) -> Option<Result<(&str, Kind), JsonError>> {
     }
 }
 
+/// The character of a one-letter escape shared by JSON and logfmt strings
+/// (`\"`, `\\`, `\/`, `\b`, `\f`, `\n`, `\r`, `\t`).
+pub(crate) fn short_escape(e: u8) -> Option<char> {
+    Some(match e {
+        b'"' | b'\\' | b'/' => e as char,
+        b'b' => '\u{8}',
+        b'f' => '\u{c}',
+        b'n' => '\n',
+        b'r' => '\r',
+        b't' => '\t',
+        _ => return None,
+    })
+}
+
 fn hex(c: u8) -> Option<u32> {
     (c as char).to_digit(16)
 }
@@ -285,30 +299,6 @@ pub(crate) fn unescape(s: &str, out: &mut String) -> Result<(), ()> {
         out.push_str(s.get(last..p).ok_or(())?);
         let esc = *b.get(p + 1).ok_or(())?;
         let consumed = match esc {
-            b'"' | b'\\' | b'/' => {
-                out.push(esc as char);
-                2
-            }
-            b'b' => {
-                out.push('\u{8}');
-                2
-            }
-            b'f' => {
-                out.push('\u{c}');
-                2
-            }
-            b'n' => {
-                out.push('\n');
-                2
-            }
-            b'r' => {
-                out.push('\r');
-                2
-            }
-            b't' => {
-                out.push('\t');
-                2
-            }
             b'u' => {
                 let r = u4(&b[p..]).ok_or(())?;
                 if !(0xD800..=0xDFFF).contains(&r) {
@@ -324,7 +314,10 @@ pub(crate) fn unescape(s: &str, out: &mut String) -> Result<(), ()> {
                     12
                 }
             }
-            _ => return Err(()),
+            _ => {
+                out.push(short_escape(esc).ok_or(())?);
+                2
+            }
         };
         i = p + consumed;
         last = i;

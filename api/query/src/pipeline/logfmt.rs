@@ -4,7 +4,7 @@
 //! `--strict`, where scanning stops at the first one and
 //! `__error__=LogfmtParserErr` is set with the position in the details.
 
-use super::json::{has_error_rune, replace_error_runes};
+use super::json::{has_error_rune, replace_error_runes, short_escape};
 use super::labels::{DUPLICATE_SUFFIX, LabelSet, append_sanitized};
 
 pub(crate) const LOGFMT_ERR: &str = "LogfmtParserErr";
@@ -219,28 +219,8 @@ fn unquote(s: &str, out: &mut String) -> bool {
                 out.push_str(&s[last..i]);
                 let Some(&e) = b.get(i + 1) else { return false };
                 let step = match e {
-                    b'"' | b'\\' | b'/' | b'\'' => {
-                        out.push(e as char);
-                        2
-                    }
-                    b'b' => {
-                        out.push('\u{8}');
-                        2
-                    }
-                    b'f' => {
-                        out.push('\u{c}');
-                        2
-                    }
-                    b'n' => {
-                        out.push('\n');
-                        2
-                    }
-                    b'r' => {
-                        out.push('\r');
-                        2
-                    }
-                    b't' => {
-                        out.push('\t');
+                    b'\'' => {
+                        out.push('\'');
                         2
                     }
                     b'u' => {
@@ -262,7 +242,11 @@ fn unquote(s: &str, out: &mut String) -> bool {
                             6
                         }
                     }
-                    _ => return false,
+                    _ => {
+                        let Some(c) = short_escape(e) else { return false };
+                        out.push(c);
+                        2
+                    }
                 };
                 i += step;
                 last = i;
