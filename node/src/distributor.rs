@@ -16,6 +16,7 @@ use futures::future::{BoxFuture, join_all};
 
 pub struct Distributor {
     raft: Arc<RaftNode>,
+    failpoints: Failpoints,
     /// Loki's out-of-order window: `max_chunk_age / 2`.
     out_of_order_window_ns: i64,
     /// Per-tenant limits, for `unordered_writes`.
@@ -24,7 +25,7 @@ pub struct Distributor {
 
 impl Distributor {
     pub fn new(raft: Arc<RaftNode>, max_chunk_age_ns: i64, limits: Arc<Overrides>) -> Self {
-        Self { raft, out_of_order_window_ns: max_chunk_age_ns / 2, limits }
+        Self { raft, failpoints: Failpoints::from_env(), out_of_order_window_ns: max_chunk_age_ns / 2, limits }
     }
 
     /// Groups the request's streams by shard, as commands.
@@ -52,6 +53,38 @@ impl Distributor {
     }
 }
 
+/// Bugs planted on purpose, so the fault-injection harness (jepsen/) can show
+/// that its checker catches them. Read from `BALSA_FAILPOINTS` (a comma list)
+/// by debug builds only; a release build never plants anything.
+#[derive(Clone, Copy, Debug, Default)]
+struct Failpoints {
+    /// Acknowledge a push at once and propose it 300 ms later: a crash or a
+    /// partition in between loses an acknowledged line.
+    ack_before_quorum: bool,
+    /// Serve reads from the local replica without a read-index barrier: a
+    /// cut-off node answers with stale data.
+    skip_read_barrier: bool,
+}
+
+impl Failpoints {
+    fn from_env() -> Self {
+        let mut planted = Self::default();
+        if !cfg!(debug_assertions) {
+            return planted;
+        }
+        let spec = std::env::var("BALSA_FAILPOINTS").unwrap_or_default();
+        for name in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            match name {
+                "ack-before-quorum" => planted.ack_before_quorum = true,
+                "skip-read-barrier" => planted.skip_read_barrier = true,
+                other => tracing::warn!(failpoint = other, "unknown failpoint ignored"),
+            }
+            tracing::warn!(failpoint = name, "planted bug active: this node is deliberately unsafe");
+        }
+        planted
+    }
+}
+
 fn backend_error(e: ProposeError) -> BackendError {
     match e {
         ProposeError::Unavailable { .. } | ProposeError::NotLeader { .. } => BackendError::Unavailable(e.to_string()),
@@ -63,6 +96,16 @@ impl Backend for Distributor {
     fn push(&self, tenant: TenantId, req: PushRequest) -> BoxFuture<'_, Result<PushOutcome, BackendError>> {
         Box::pin(async move {
             let parts = self.split(&tenant, &req);
+            if self.failpoints.ack_before_quorum {
+                let raft = Arc::clone(&self.raft);
+                tokio::spawn(async move {
+                    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                    for (shard, cmd) in &parts {
+                        let _ = raft.propose(*shard, cmd).await;
+                    }
+                });
+                return Ok(PushOutcome::default());
+            }
             let results = join_all(parts.iter().map(|(shard, cmd)| self.raft.propose(*shard, cmd))).await;
             let mut outcome = PushOutcome::default();
             for r in results {
@@ -76,9 +119,11 @@ impl Backend for Distributor {
     fn readers(&self) -> BoxFuture<'_, Result<Vec<Arc<dyn StreamReader>>, BackendError>> {
         Box::pin(async move {
             let shards = self.raft.shard_count();
-            let barriers = join_all((0..shards).map(|s| self.raft.read_barrier(s))).await;
-            for b in barriers {
-                b.map_err(backend_error)?;
+            if !self.failpoints.skip_read_barrier {
+                let barriers = join_all((0..shards).map(|s| self.raft.read_barrier(s))).await;
+                for b in barriers {
+                    b.map_err(backend_error)?;
+                }
             }
             // Lines of delete requests that are not processed yet are hidden
             // already, as in Loki.
