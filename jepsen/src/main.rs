@@ -32,9 +32,10 @@ struct Args {
     #[arg(long)]
     duration: Option<u64>,
     /// Comma-separated fault families: kill, pause, partition, skew, wipe,
-    /// composite; `all`; or `none` for a no-fault baseline.
-    #[arg(long, default_value = "none")]
-    nemesis: String,
+    /// composite; `all`; or `none` for a no-fault baseline. Default: `all`
+    /// with --long, else `none`.
+    #[arg(long)]
+    nemesis: Option<String>,
     /// Seed of the fault schedule and of the clients' choices.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -134,11 +135,12 @@ fn main_inner(args: Args) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let balsa = args.balsa.clone().unwrap_or_else(default_balsa);
+    let nemesis = args.nemesis.clone().unwrap_or_else(|| if args.long { "all" } else { "none" }.to_string());
     let base = RunConfig {
         name: String::new(),
         nodes: args.nodes,
         duration: Duration::from_secs(args.duration.unwrap_or(if args.long { 600 } else { 60 })),
-        families: families(&args.nemesis).map_err(anyhow::Error::msg)?,
+        families: families(&nemesis).map_err(anyhow::Error::msg)?,
         seed: args.seed,
         long: args.long,
         writers: args.writers,
@@ -167,7 +169,7 @@ fn main_inner(args: Args) -> Result<ExitCode> {
             });
         }
     } else {
-        let name = if base.families.is_empty() { "baseline".to_string() } else { args.nemesis.replace(',', "+") };
+        let name = if base.families.is_empty() { "baseline".to_string() } else { nemesis.replace(',', "+") };
         runs.push(RunConfig { dir: args.out.join(format!("{name}-seed{}", args.seed)), name, ..base });
     }
 
