@@ -39,9 +39,8 @@ struct Args {
     /// Seed of the fault schedule and of the clients' choices.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Concurrent writers; each waits for its push before the next, so a
-    /// hung node holds one writer, not the workload.
-    #[arg(long, default_value_t = 8)]
+    /// Writer processes (each keeps up to 16 pushes in flight).
+    #[arg(long, default_value_t = 4)]
     writers: usize,
     #[arg(long, default_value_t = 2)]
     readers: usize,

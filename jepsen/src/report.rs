@@ -24,6 +24,9 @@ struct Window {
     end: u64,
 }
 
+/// A line of the plot: its name, colour and points.
+type Series = (&'static str, RGBColor, Vec<(f64, f64)>);
+
 pub struct Report {
     samples: Vec<Sample>,
     windows: Vec<Window>,
@@ -162,7 +165,7 @@ impl Report {
         let draw = |area: &DrawingArea<SVGBackend, plotters::coord::Shift>,
                     y_max: f64,
                     y_desc: &str,
-                    series: Vec<(&str, RGBColor, Vec<(f64, f64)>)>|
+                    series: Vec<Series>|
          -> Result<()> {
             let mut chart = ChartBuilder::on(area)
                 .margin(12)

@@ -69,16 +69,24 @@ impl Workload {
             .expect("http client")
     }
 
+    /// One writer: a push every `writers / rate` seconds, each in its own
+    /// task (at most `IN_FLIGHT` at once), so a node that hangs holds a few
+    /// pushes, not the writer; the history then shows what the healthy
+    /// nodes served during a fault.
     async fn writer(self: Arc<Self>, w: usize, history: Arc<History>, until: u64) {
+        const IN_FLIGHT: usize = 16;
         let client = Self::client(self.push_timeout);
         let mut rng = StdRng::seed_from_u64(self.seed.wrapping_mul(1000).wrapping_add(w as u64));
         let process = format!("w{w}");
         let interval = Duration::from_secs_f64(self.writers as f64 / self.rate.max(0.1));
+        let permits = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
+        let mut pushes = tokio::task::JoinSet::new();
         let mut seq = 0u64;
         let mut last_us = 0i64;
         let mut next = tokio::time::Instant::now();
         while history.now() < until {
             next += interval;
+            let Ok(permit) = Arc::clone(&permits).acquire_owned().await else { break };
             let stream = stream_name(rng.random_range(0..self.streams));
             let count = rng.random_range(1..=3);
             let lines: Vec<Line> = (0..count)
@@ -90,34 +98,41 @@ impl Workload {
                 .collect();
             // An unknown outcome is retried, as Promtail does, with the same
             // lines and timestamps, on another random node.
-            for _attempt in 0..3 {
-                let node = rng.random_range(0..self.nodes.len());
-                let protobuf = rng.random_bool(0.5);
-                let start = history.now();
-                let (outcome, error) = match self.push(&client, node, &stream, &lines, protobuf).await {
-                    Ok(status) => (Outcome::of_status(status.0), status.1),
-                    Err(e) => (Outcome::Info, e.to_string()),
-                };
-                history.record(Op::Push {
-                    process: process.clone(),
-                    node,
-                    stream: stream.clone(),
-                    lines: lines.clone(),
-                    encoding: if protobuf { "protobuf" } else { "json" }.into(),
-                    start,
-                    end: history.now(),
-                    outcome,
-                    error,
-                });
-                if outcome != Outcome::Info || history.now() >= until {
-                    break;
+            let attempts: Vec<(usize, bool)> =
+                (0..3).map(|_| (rng.random_range(0..self.nodes.len()), rng.random_bool(0.5))).collect();
+            let (this, client, history, process) =
+                (Arc::clone(&self), client.clone(), Arc::clone(&history), process.clone());
+            pushes.spawn(async move {
+                let _permit = permit;
+                for (node, protobuf) in attempts {
+                    let start = history.now();
+                    let (outcome, error) = match this.push(&client, node, &stream, &lines, protobuf).await {
+                        Ok((status, body)) => (Outcome::of_status(status), body),
+                        Err(e) => (Outcome::Info, e.to_string()),
+                    };
+                    history.record(Op::Push {
+                        process: process.clone(),
+                        node,
+                        stream: stream.clone(),
+                        lines: lines.clone(),
+                        encoding: if protobuf { "protobuf" } else { "json" }.into(),
+                        start,
+                        end: history.now(),
+                        outcome,
+                        error,
+                    });
+                    if outcome != Outcome::Info || history.now() >= until {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                 }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+            });
+            while pushes.try_join_next().is_some() {}
             // Keep the rate, without catching up after a slow spell.
             next = next.max(tokio::time::Instant::now());
             tokio::time::sleep_until(next).await;
         }
+        while pushes.join_next().await.is_some() {}
     }
 
     /// Sends one push; the status and, when not 2xx, the body.
