@@ -39,7 +39,7 @@ struct Args {
     /// Seed of the fault schedule and of the clients' choices.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Writer processes (each keeps up to 16 pushes in flight).
+    /// Writer processes (each keeps up to 64 pushes in flight).
     #[arg(long, default_value_t = 4)]
     writers: usize,
     #[arg(long, default_value_t = 2)]

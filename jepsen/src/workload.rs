@@ -70,11 +70,12 @@ impl Workload {
     }
 
     /// One writer: a push every `writers / rate` seconds, each in its own
-    /// task (at most `IN_FLIGHT` at once), so a node that hangs holds a few
-    /// pushes, not the writer; the history then shows what the healthy
-    /// nodes served during a fault.
+    /// task (at most `IN_FLIGHT` at once: more than a node hung for the 5 s
+    /// client timeout holds at the default rate), so a hung node does not
+    /// stall the writer, and the history shows what the healthy nodes served
+    /// during a fault.
     async fn writer(self: Arc<Self>, w: usize, history: Arc<History>, until: u64) {
-        const IN_FLIGHT: usize = 16;
+        const IN_FLIGHT: usize = 64;
         let client = Self::client(self.push_timeout);
         let mut rng = StdRng::seed_from_u64(self.seed.wrapping_mul(1000).wrapping_add(w as u64));
         let process = format!("w{w}");
