@@ -307,7 +307,8 @@ fn check_stale(reads: &[ReadView], pushed: &HashMap<&str, Pushed>, counts: &mut 
     for lines in by_stream.values_mut() {
         lines.sort_unstable();
     }
-    for read in reads {
+    // The final reads are judged by P1 and P7.
+    for read in reads.iter().filter(|r| !r.last) {
         let Some(lines) = by_stream.get(read.stream) else { continue };
         let (lo, hi) = read.coverage();
         let first = lines.partition_point(|(ts, _)| *ts < lo);
@@ -325,10 +326,6 @@ fn check_stale(reads: &[ReadView], pushed: &HashMap<&str, Pushed>, counts: &mut 
                 }
                 (None, None) => continue,
             };
-            if read.last {
-                // The final reads are judged by P1 and P7.
-                continue;
-            }
             counts.stale += 1;
             out.push(Violation {
                 property,
