@@ -61,8 +61,9 @@ impl Node {
         self.child.is_some()
     }
 
-    pub fn is_paused(&self) -> bool {
-        self.paused
+    /// Running and not stopped: it can answer.
+    fn is_live(&self) -> bool {
+        self.is_running() && !self.paused
     }
 
     pub fn spawn(&mut self) -> Result<()> {
@@ -211,7 +212,7 @@ impl Cluster {
     /// Waits until every running node answers `/ready` with 200.
     pub async fn wait_ready(&self, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
-        for node in self.nodes.iter().filter(|n| n.is_running() && !n.is_paused()) {
+        for node in self.nodes.iter().filter(|n| n.is_live()) {
             loop {
                 let ok = self.http.get(format!("{}/ready", node.base_url)).send().await;
                 if ok.map(|r| r.status().is_success()).unwrap_or(false) {
@@ -228,7 +229,7 @@ impl Cluster {
 
     /// The node that leads the most shards, as a live node reports it.
     pub async fn busiest_leader(&self) -> Option<usize> {
-        for node in self.nodes.iter().filter(|n| n.is_running() && !n.is_paused()) {
+        for node in self.nodes.iter().filter(|n| n.is_live()) {
             let Ok(resp) = self.http.get(format!("{}/cluster/status", node.base_url)).send().await else { continue };
             let Ok(status) = resp.json::<serde_json::Value>().await else { continue };
             let mut led = vec![0usize; self.nodes.len()];

@@ -10,13 +10,11 @@ use std::time::Duration;
 use anyhow::Result;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use std::sync::Mutex as NetMutex;
-
 use tokio::sync::Mutex;
 
 use crate::cluster::Cluster;
 use crate::history::{History, Op};
-use crate::net::Net;
+use crate::net::{self, SharedNet};
 
 /// A kind of fault, as named on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -150,7 +148,7 @@ pub fn schedule(seed: u64, families: &[Family], nodes: usize, duration: Duration
 pub async fn run(
     steps: Vec<Step>,
     cluster: Arc<Mutex<Cluster>>,
-    net: Arc<NetMutex<Net>>,
+    net: Arc<SharedNet>,
     history: Arc<History>,
     began: tokio::time::Instant,
 ) -> Result<()> {
@@ -184,7 +182,7 @@ async fn resolve(target: Target, cluster: &Mutex<Cluster>) -> usize {
     }
 }
 
-async fn inject(step: &Step, cluster: &Mutex<Cluster>, net: &NetMutex<Net>) -> Result<String> {
+async fn inject(step: &Step, cluster: &Mutex<Cluster>, net: &SharedNet) -> Result<String> {
     let nodes = cluster.lock().await.nodes.len();
     let others = |n: usize| (0..nodes).filter(|m| *m != n).collect::<Vec<_>>();
     let leader_note = |t: Target| if t == Target::BusiestLeader { " (busiest leader)" } else { "" };
@@ -201,12 +199,12 @@ async fn inject(step: &Step, cluster: &Mutex<Cluster>, net: &NetMutex<Net>) -> R
         }
         Fault::Isolate(t) => {
             let n = resolve(t, cluster).await;
-            tokio::task::block_in_place(|| net_lock(net).partition(&[n], &others(n)))?;
+            net::change(net, |net| net.partition(&[n], &others(n)))?;
             format!("isolate n{n}{}", leader_note(t))
         }
         Fault::Bridge { middle } => {
             let ends = others(middle);
-            tokio::task::block_in_place(|| net_lock(net).partition(&ends[..1], &ends[1..]))?;
+            net::change(net, |n| n.partition(&ends[..1], &ends[1..]))?;
             format!("bridge via n{middle}")
         }
         Fault::Skew { node, seconds } => {
@@ -218,28 +216,22 @@ async fn inject(step: &Step, cluster: &Mutex<Cluster>, net: &NetMutex<Net>) -> R
             format!("wipe n{n}")
         }
         Fault::Composite { isolated, killed } => {
-            tokio::task::block_in_place(|| net_lock(net).partition(&[isolated], &others(isolated)))?;
+            net::change(net, |n| n.partition(&[isolated], &others(isolated)))?;
             format!("isolate n{isolated}, kill and restart n{killed}")
         }
     })
 }
 
-async fn heal(step: &Step, cluster: &Mutex<Cluster>, net: &NetMutex<Net>) -> Result<()> {
+async fn heal(step: &Step, cluster: &Mutex<Cluster>, net: &SharedNet) -> Result<()> {
     match step.fault {
         Fault::Isolate(_) | Fault::Bridge { .. } | Fault::Composite { .. } => {
-            tokio::task::block_in_place(|| net_lock(net).heal())?;
+            net::change(net, |n| n.heal())?;
         }
         Fault::Kill(_) | Fault::Pause(_) | Fault::Skew { .. } | Fault::Wipe(_) => {
             cluster.lock().await.recover_all()?;
         }
     }
     Ok(())
-}
-
-/// The network is changed from blocking sections of the nemesis task only
-/// (it runs `ip` and `iptables`).
-fn net_lock(net: &NetMutex<Net>) -> std::sync::MutexGuard<'_, Net> {
-    net.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

@@ -15,6 +15,19 @@ use anyhow::{Context, Result, bail};
 
 const PREFIX: &str = "bj";
 
+/// The network, shared by the run and the nemesis.
+pub type SharedNet = std::sync::Mutex<Net>;
+
+pub fn lock(net: &SharedNet) -> std::sync::MutexGuard<'_, Net> {
+    net.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Changes the network from async code: the change runs `ip` and
+/// `iptables`, so it happens in a blocking section.
+pub fn change(net: &SharedNet, f: impl FnOnce(&mut Net) -> Result<()>) -> Result<()> {
+    tokio::task::block_in_place(|| f(&mut lock(net)))
+}
+
 pub struct Net {
     tag: String,
     subnet: [u8; 3],

@@ -12,7 +12,7 @@ use crate::checker::{self, Verdict};
 use crate::cluster::{Cluster, Options};
 use crate::history::{self, History, Op};
 use crate::nemesis::{self, Family};
-use crate::net::Net;
+use crate::net::{self, Net};
 use crate::report::Report;
 use crate::workload::{self, Workload};
 
@@ -60,10 +60,7 @@ pub async fn run(cfg: &RunConfig) -> Result<RunResult> {
         failpoints: cfg.failpoints.clone(),
         skewable: cfg.families.contains(&Family::Skew),
     };
-    let mut cluster = {
-        let net = net.lock().unwrap_or_else(|e| e.into_inner());
-        Cluster::new(&net, cfg.nodes, &opts)?
-    };
+    let mut cluster = { Cluster::new(&net::lock(&net), cfg.nodes, &opts)? };
     cluster.start_all()?;
     cluster.wait_ready(Duration::from_secs(90)).await?;
     let urls: Vec<String> = cluster.nodes.iter().map(|n| n.base_url.clone()).collect();
@@ -90,7 +87,7 @@ pub async fn run(cfg: &RunConfig) -> Result<RunResult> {
     nemesis.await.context("nemesis")??;
 
     // Heal everything, wait for the cluster, read every node to the end.
-    tokio::task::block_in_place(|| net.lock().unwrap_or_else(|e| e.into_inner()).heal())?;
+    net::change(&net, |n| n.heal())?;
     cluster.lock().await.recover_all()?;
     let ready = cluster.lock().await.wait_ready(Duration::from_secs(120)).await;
     if let Err(e) = &ready {
