@@ -2,9 +2,9 @@
 //! `chunk_block_size` uncompressed bytes, each block snappy-compressed and
 //! described by its min/max timestamp so that reads skip what is out of range.
 
-use balsa_model::Entry;
+use balsa_model::{Entry, Skipped};
 
-use crate::codec::{decode_entry_into, encode_entry};
+use crate::codec::{decode_entry_into, encode_entry, entry_extent};
 use crate::error::{Result, StorageError};
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -22,6 +22,10 @@ pub struct BlockMeta {
     pub entries: u32,
     #[prost(uint64, tag = "6")]
     pub uncompressed: u64,
+    /// [`Entry::size`] of the block's entries in total (0 in blocks written
+    /// before it was recorded, and in blocks of empty lines).
+    #[prost(uint64, tag = "7")]
+    pub entry_bytes: u64,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -81,6 +85,7 @@ pub fn encode(entries: &[Entry], block_size: usize) -> (ChunkMeta, Vec<u8>) {
         }
         current.max_ts = e.ts_ns;
         current.entries += 1;
+        current.entry_bytes += e.size() as u64;
         encode_entry(&mut block, e);
         meta.entries += 1;
         if block.len() >= block_size {
@@ -105,6 +110,16 @@ pub fn decode_block(data: &[u8], block: &BlockMeta) -> Result<Vec<Entry>> {
 /// Decodes a block into `out`, reusing its entries' buffers; `out` ends
 /// with exactly the block's entries.
 pub fn decode_block_into(data: &[u8], block: &BlockMeta, out: &mut Vec<Entry>) -> Result<()> {
+    let mut plain = Vec::new();
+    decompress_block(data, block, &mut plain)?;
+    let n = decode_entries_into(&plain, block, out)?;
+    out.truncate(n);
+    Ok(())
+}
+
+/// Decompresses a block of `data` into `plain` (its encoded entries),
+/// reusing `plain`'s allocation.
+pub fn decompress_block(data: &[u8], block: &BlockMeta, plain: &mut Vec<u8>) -> Result<()> {
     let start = usize::try_from(block.offset).map_err(|_| StorageError::corrupt("block offset"))?;
     let end = start
         .checked_add(block.len as usize)
@@ -115,22 +130,61 @@ pub fn decode_block_into(data: &[u8], block: &BlockMeta, out: &mut Vec<Entry>) -
     if declared as u64 != block.uncompressed {
         return Err(StorageError::corrupt("block length mismatch"));
     }
-    let plain =
-        snap::raw::Decoder::new().decompress_vec(raw).map_err(|e| StorageError::corrupt(format!("snappy: {e}")))?;
+    plain.resize(declared, 0);
+    let n =
+        snap::raw::Decoder::new().decompress(raw, plain).map_err(|e| StorageError::corrupt(format!("snappy: {e}")))?;
+    plain.truncate(n);
+    Ok(())
+}
+
+/// Decodes a decompressed block's entries into the first entries of `out`,
+/// reusing their buffers, and returns how many there are. Entries past them
+/// are left as they were, so that a smaller block does not free buffers the
+/// next block would allocate again.
+pub fn decode_entries_into(plain: &[u8], block: &BlockMeta, out: &mut Vec<Entry>) -> Result<usize> {
     let mut n = 0;
     let mut pos = 0;
     while pos < plain.len() {
         if n == out.len() {
             out.push(Entry::new(0, String::new()));
         }
-        decode_entry_into(&plain, &mut pos, &mut out[n])?;
+        decode_entry_into(plain, &mut pos, &mut out[n])?;
         n += 1;
     }
-    out.truncate(n);
     if n != block.entries as usize {
         return Err(StorageError::corrupt("block entry count mismatch"));
     }
-    Ok(())
+    Ok(n)
+}
+
+/// The entries of a decompressed block with `start_ns <= ts < end_ns`, as
+/// [`Skipped`], without decoding them. A block inside the range is counted
+/// from its meta (a block never holds two identical entries: the head stores
+/// each once); otherwise its entries are walked, and an entry byte-for-byte
+/// equal to the one before it counts once, as reads return it once.
+pub fn count_entries(plain: &[u8], block: &BlockMeta, start_ns: i64, end_ns: i64) -> Result<Skipped> {
+    if block.min_ts >= start_ns && block.max_ts < end_ns && block.entry_bytes > 0 {
+        return Ok(Skipped { lines: u64::from(block.entries), bytes: block.entry_bytes });
+    }
+    let mut out = Skipped::default();
+    let mut n = 0;
+    let mut pos = 0;
+    let mut previous: &[u8] = &[];
+    while pos < plain.len() {
+        let begin = pos;
+        let (ts, size) = entry_extent(plain, &mut pos)?;
+        let raw = &plain[begin..pos];
+        n += 1;
+        if ts >= start_ns && ts < end_ns && raw != previous {
+            out.lines += 1;
+            out.bytes += size;
+        }
+        previous = raw;
+    }
+    if n != block.entries as usize {
+        return Err(StorageError::corrupt("block entry count mismatch"));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -154,6 +208,30 @@ mod tests {
             all.extend(got);
         }
         assert_eq!(all, entries);
+    }
+
+    #[test]
+    fn counting_a_block_matches_decoding_it() {
+        let mut with_sm = Entry::new(5, "five");
+        with_sm.structured_metadata.push(balsa_model::LabelPair { name: "k".into(), value: "vv".into() });
+        let entries = vec![Entry::new(1, "a"), Entry::new(2, "bb"), Entry::new(2, "bb"), with_sm, Entry::new(9, "x")];
+        let (meta, data) = encode(&entries, 1 << 20);
+        let block = &meta.blocks[0];
+        let mut plain = Vec::new();
+        decompress_block(&data, block, &mut plain).unwrap();
+        // Inside the range, the meta answers; it says what a walk would
+        // (this block's duplicate aside, which sealing never writes).
+        assert_eq!(block.entry_bytes, 1 + 2 + 2 + 7 + 1);
+        assert_eq!(count_entries(&plain, block, 0, 100).unwrap(), Skipped { lines: 5, bytes: 13 });
+        let mut walked = block.clone();
+        walked.entry_bytes = 0;
+        // Walking: duplicates count once; the range is [start, end).
+        assert_eq!(count_entries(&plain, &walked, 0, 100).unwrap(), Skipped { lines: 4, bytes: 1 + 2 + 7 + 1 });
+        assert_eq!(count_entries(&plain, block, 2, 9).unwrap(), Skipped { lines: 2, bytes: 2 + 7 });
+        assert!(count_entries(&plain[..plain.len() - 1], &walked, 0, 100).is_err(), "a truncated entry");
+        let mut fewer = walked.clone();
+        fewer.entries -= 1;
+        assert!(count_entries(&plain, &fewer, 0, 100).is_err(), "an entry count that disagrees");
     }
 
     #[test]

@@ -86,6 +86,26 @@ pub fn decode_entry_into(buf: &[u8], pos: &mut usize, out: &mut Entry) -> Result
     Ok(())
 }
 
+/// Steps over one entry: its timestamp and [`Entry::size`] (line plus
+/// structured metadata bytes), without copying or validating its text.
+pub fn entry_extent(buf: &[u8], pos: &mut usize) -> Result<(i64, u64)> {
+    let ts = unzigzag(get_varint(buf, pos)?);
+    let mut size = skip_bytes(buf, pos)?;
+    let n = get_varint(buf, pos)?;
+    for _ in 0..n {
+        size += skip_bytes(buf, pos)?;
+        size += skip_bytes(buf, pos)?;
+    }
+    Ok((ts, size))
+}
+
+fn skip_bytes(buf: &[u8], pos: &mut usize) -> Result<u64> {
+    let len = get_varint(buf, pos)?;
+    let end = usize::try_from(len).ok().and_then(|l| pos.checked_add(l)).filter(|e| *e <= buf.len());
+    *pos = end.ok_or_else(|| StorageError::corrupt("truncated string"))?;
+    Ok(len)
+}
+
 /// Fingerprint of everything that makes two entries of a stream identical.
 pub fn entry_hash(e: &Entry) -> u64 {
     let mut h = xxhash_rust::xxh3::Xxh3::new();

@@ -12,10 +12,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
-use balsa_model::{Direction, Entry, LabelPair, Labels, ReadError, StreamId, StreamReader, StreamRef};
+use balsa_model::{
+    Direction, Entry, LabelPair, Labels, LineHint, ReadError, Skipped, StreamId, StreamReader, StreamRef,
+};
 
 use crate::chunk::{self, ChunkMeta};
-use crate::codec::{decode_entry, encode_entry, entry_hash};
+use crate::codec::{self, decode_entry, encode_entry, entry_hash};
 use crate::command::{
     AdoptChunk, ApplyOutcome, ChunkUploaded, DeleteHeadEntries, DeleteRequest, DeleteRequestChange, DeleteRequestOp,
     Expire, Pair, Push, RewriteChunk, ShardCommand, shard_command,
@@ -997,6 +999,9 @@ impl ShardReader {
         Ok(ChunkBytes { meta_key: meta_key.to_vec(), bytes, offset: 0 })
     }
 
+    /// The entries of `src` with `start <= ts < end`, except those `hint`
+    /// rules out, which are added to `skipped` instead.
+    #[allow(clippy::too_many_arguments)]
     fn load(
         &self,
         id: StreamId,
@@ -1004,26 +1009,49 @@ impl ShardReader {
         start: i64,
         end: i64,
         cache: &mut Option<ChunkBytes>,
+        hint: &LineHint,
+        skipped: &mut Skipped,
     ) -> Result<Vec<Entry>> {
         let mut out = Vec::new();
         match &src.block {
             Some((loc, block)) => {
                 if let Some(data) = self.chunk_data(loc, cache)? {
-                    let entries = chunk::decode_block(data, block)?;
+                    let mut plain = Vec::new();
+                    chunk::decompress_block(data, block, &mut plain)?;
+                    if !hint.may_contain(&plain) {
+                        *skipped += chunk::count_entries(&plain, block, start, end)?;
+                        return Ok(out);
+                    }
+                    let mut entries = Vec::new();
+                    let n = chunk::decode_entries_into(&plain, block, &mut entries)?;
+                    entries.truncate(n);
                     out.extend(entries.into_iter().filter(|e| e.ts_ns >= start && e.ts_ns < end));
                 }
             }
             None => {
                 let (lo, hi) = keys::head_range(self.shard.id, id, start, end);
                 let mut err = None;
-                self.kv.scan(&lo, &hi, false, &mut |_, v| match decode_entry(v, &mut 0) {
-                    Ok(e) => {
-                        out.push(e);
-                        true
-                    }
-                    Err(e) => {
-                        err = Some(e);
-                        false
+                self.kv.scan(&lo, &hi, false, &mut |_, v| {
+                    // A head value is one encoded entry: the hint is tried on
+                    // its bytes before anything is decoded.
+                    let decoded = if hint.may_contain(v) {
+                        decode_entry(v, &mut 0).map(Some)
+                    } else {
+                        codec::entry_extent(v, &mut 0).map(|(_, size)| {
+                            skipped.lines += 1;
+                            skipped.bytes += size;
+                            None
+                        })
+                    };
+                    match decoded {
+                        Ok(e) => {
+                            out.extend(e);
+                            true
+                        }
+                        Err(e) => {
+                            err = Some(e);
+                            false
+                        }
                     }
                 })?;
                 if let Some(e) = err {
@@ -1108,14 +1136,32 @@ impl StreamReader for ShardReader {
         direction: Direction,
         visit: &mut dyn FnMut(&Entry) -> bool,
     ) -> Result<(), ReadError> {
+        self.entries_hinted(tenant, stream, start_ns, end_ns, direction, &LineHint::default(), visit)?;
+        Ok(())
+    }
+
+    /// Sealed blocks whose decompressed bytes the hint rules out are counted
+    /// and left out without decoding their entries (one substring search per
+    /// block instead of one per line).
+    fn entries_hinted(
+        &self,
+        tenant: &str,
+        stream: StreamId,
+        start_ns: i64,
+        end_ns: i64,
+        direction: Direction,
+        hint: &LineHint,
+        visit: &mut dyn FnMut(&Entry) -> bool,
+    ) -> Result<Skipped, ReadError> {
+        let mut skipped = Skipped::default();
         if start_ns >= end_ns {
-            return Ok(());
+            return Ok(skipped);
         }
         let record = {
             let state = self.shard.state.read().expect("shard state lock");
             match state.streams.get(&stream) {
                 Some(st) if st.record.tenant == tenant => st.record.clone(),
-                _ => return Ok(()),
+                _ => return Ok(skipped),
             }
         };
         let sources = self.stream_sources(stream, &record, start_ns, end_ns)?;
@@ -1137,6 +1183,7 @@ impl StreamReader for ShardReader {
         }
         let mut cache = None;
         // Reused across single-block groups: their entries' buffers too.
+        let mut plain: Vec<u8> = Vec::new();
         let mut block_entries: Vec<Entry> = Vec::new();
         let in_range = |e: &&Entry| e.ts_ns >= start_ns && e.ts_ns < end_ns;
         for group in groups {
@@ -1147,7 +1194,13 @@ impl StreamReader for ShardReader {
                     let Some(data) = self.chunk_data(loc, &mut cache)? else {
                         continue;
                     };
-                    chunk::decode_block_into(data, block, &mut block_entries)?;
+                    chunk::decompress_block(data, block, &mut plain)?;
+                    if !hint.may_contain(&plain) {
+                        skipped += chunk::count_entries(&plain, block, start_ns, end_ns)?;
+                        continue;
+                    }
+                    let n = chunk::decode_entries_into(&plain, block, &mut block_entries)?;
+                    let block_entries = &block_entries[..n];
                     if block_entries.windows(2).all(|w| entry_order(&w[0], &w[1]) == std::cmp::Ordering::Less) {
                         if !visit_in(direction, block_entries.iter().filter(in_range), visit) {
                             break;
@@ -1159,7 +1212,7 @@ impl StreamReader for ShardReader {
                 _ => {
                     let mut entries = Vec::new();
                     for src in &group {
-                        entries.extend(self.load(stream, src, start_ns, end_ns, &mut cache)?);
+                        entries.extend(self.load(stream, src, start_ns, end_ns, &mut cache, hint, &mut skipped)?);
                     }
                     entries
                 }
@@ -1170,6 +1223,6 @@ impl StreamReader for ShardReader {
                 break;
             }
         }
-        Ok(())
+        Ok(skipped)
     }
 }

@@ -270,3 +270,65 @@ fn sealed_blocks_read_in_time_then_line_order_in_both_directions() {
     back.reverse();
     assert_eq!(back, want);
 }
+
+/// What a hinted read visits and what it reports as skipped, against a read
+/// without a hint.
+#[test]
+fn hinted_reads_skip_blocks_without_the_text_and_count_them() {
+    use balsa_model::{LineHint, Skipped};
+    use balsa_storage::command::Pair;
+    let kv = Arc::new(MemKv::new());
+    let shard = Arc::new(Shard::open(3, small_chunks(), kv.as_ref()).unwrap());
+    let app = Labels::from_pairs([("app", "hay")]);
+    for i in 0..200i64 {
+        let line = if i % 40 == 7 { format!("a needle {i}") } else { format!("hay {i}") };
+        // Metadata counts towards bytes, and a needle there is no match.
+        let structured_metadata =
+            if i % 40 == 20 { vec![Pair { name: "note".into(), value: "needle".into() }] } else { vec![] };
+        let cmd = ShardCommand::push(Push {
+            tenant: "fake".into(),
+            streams: vec![StreamEntries {
+                labels: app.iter().map(Into::into).collect(),
+                entries: vec![EntryRecord { ts_ns: 1_000 + i, line, structured_metadata }],
+            }],
+            out_of_order_window_ns: HOUR,
+            unordered_writes: true,
+        });
+        apply(&shard, &kv, &[cmd]);
+    }
+    assert!(shard.stats().chunks >= 4, "{:?}", shard.stats());
+    let reader = shard.reader(kv.clone());
+    let id = reader.streams("fake", 0, i64::MAX, &mut |_| true).unwrap()[0].id;
+    let hint = LineHint::new([["needle"]]);
+    for (start, end) in [(0, i64::MAX), (1_050, 1_130)] {
+        for dir in [Direction::Forward, Direction::Backward] {
+            let mut all = Vec::new();
+            reader
+                .entries("fake", id, start, end, dir, &mut |e: &Entry| {
+                    all.push(e.clone());
+                    true
+                })
+                .unwrap();
+            let mut visited = Vec::new();
+            let skipped = reader
+                .entries_hinted("fake", id, start, end, dir, &hint, &mut |e: &Entry| {
+                    visited.push(e.clone());
+                    true
+                })
+                .unwrap();
+            let needles: Vec<&Entry> = all.iter().filter(|e| e.line.contains("needle")).collect();
+            let kept: Vec<&Entry> = visited.iter().filter(|e| e.line.contains("needle")).collect();
+            assert_eq!(kept, needles, "every needle line is visited, in order ({start}..{end}, {dir:?})");
+            assert!(skipped.lines > 0 && visited.len() < all.len() / 2, "blocks without a needle are skipped");
+            let mut total = Skipped::default();
+            for e in &visited {
+                assert!(all.contains(e));
+                total.add(e);
+            }
+            total += skipped;
+            let mut want = Skipped::default();
+            all.iter().for_each(|e| want.add(e));
+            assert_eq!(total, want, "visited plus skipped is everything in range ({start}..{end}, {dir:?})");
+        }
+    }
+}

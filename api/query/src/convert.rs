@@ -10,7 +10,9 @@ pub(crate) fn parse_float(v: &str) -> Result<f64, String> {
     let plain = !t.is_empty()
         && t.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'-' | b'+'))
         && t.bytes().any(|b| b.is_ascii_digit());
-    let special = matches!(t.trim_start_matches('-').to_ascii_lowercase().as_str(), "inf" | "infinity" | "nan")
+    // Label filters parse a value per line: no allocation on this path.
+    let special = !plain
+        && ["inf", "infinity", "nan"].iter().any(|w| t.trim_start_matches('-').eq_ignore_ascii_case(w))
         && !(t.starts_with('-') && t[1..].eq_ignore_ascii_case("nan"));
     if (plain || special)
         && let Ok(f) = v.parse::<f64>()

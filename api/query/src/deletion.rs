@@ -171,6 +171,22 @@ impl<R: balsa_model::StreamReader> balsa_model::StreamReader for DeleteFiltered<
         direction: balsa_model::Direction,
         visit: &mut dyn FnMut(&Entry) -> bool,
     ) -> Result<(), balsa_model::ReadError> {
+        self.entries_hinted(tenant, stream, start_ns, end_ns, direction, &balsa_model::LineHint::default(), visit)?;
+        Ok(())
+    }
+
+    /// Forwards the hint while no pending request covers the stream; with
+    /// one, every entry is visited, so deleted lines are never counted.
+    fn entries_hinted(
+        &self,
+        tenant: &str,
+        stream: balsa_model::StreamId,
+        start_ns: i64,
+        end_ns: i64,
+        direction: balsa_model::Direction,
+        hint: &balsa_model::LineHint,
+        visit: &mut dyn FnMut(&Entry) -> bool,
+    ) -> Result<balsa_model::Skipped, balsa_model::ReadError> {
         let labels = self.labels.lock().expect("labels lock").get(&stream).cloned();
         let applicable: Vec<&PendingDelete> = match &labels {
             Some(labels) => self
@@ -182,7 +198,7 @@ impl<R: balsa_model::StreamReader> balsa_model::StreamReader for DeleteFiltered<
             None => Vec::new(),
         };
         if applicable.is_empty() {
-            return self.inner.entries(tenant, stream, start_ns, end_ns, direction, visit);
+            return self.inner.entries_hinted(tenant, stream, start_ns, end_ns, direction, hint, visit);
         }
         let labels = labels.expect("applicable requests need labels");
         let mut matchers: Vec<_> =
@@ -190,6 +206,7 @@ impl<R: balsa_model::StreamReader> balsa_model::StreamReader for DeleteFiltered<
         self.inner.entries(tenant, stream, start_ns, end_ns, direction, &mut |e: &Entry| {
             let deleted = matchers.iter_mut().any(|(s, end, m)| e.ts_ns >= *s && e.ts_ns <= *end && m(e));
             deleted || visit(e)
-        })
+        })?;
+        Ok(balsa_model::Skipped::default())
     }
 }

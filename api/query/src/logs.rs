@@ -134,6 +134,7 @@ impl Groups {
 /// same stream reported by two readers are returned once.
 pub fn run_log_query(readers: &[&dyn StreamReader], q: &LogQuery<'_>) -> Result<LogQueryResult, QueryError> {
     let pipeline = Pipeline::compile(&q.expr.stages)?;
+    let hint = pipeline.line_hint();
     let mut stats = QueryStats::default();
     if q.end_ns <= q.start_ns {
         return Ok(LogQueryResult { streams: Vec::new(), stats });
@@ -154,7 +155,7 @@ pub fn run_log_query(readers: &[&dyn StreamReader], q: &LogQuery<'_>) -> Result<
             stats.streams_matched += 1;
             let mut kept: Vec<(usize, LogEntry)> = Vec::new();
             let mut sp = pipeline.for_stream(&s.labels);
-            reader.entries(q.tenant, s.id, start, end, q.direction, &mut |e: &Entry| {
+            let skipped = reader.entries_hinted(q.tenant, s.id, start, end, q.direction, &hint, &mut |e: &Entry| {
                 if e.ts_ns < start || e.ts_ns >= end {
                     return true;
                 }
@@ -174,6 +175,8 @@ pub fn run_log_query(readers: &[&dyn StreamReader], q: &LogQuery<'_>) -> Result<
                 // With an interval, skipped entries don't count towards the limit.
                 q.interval_ns > 0 || !(q.limit > 0 && kept.len() >= q.limit)
             })?;
+            stats.lines_processed += skipped.lines;
+            stats.bytes_processed += skipped.bytes;
             stats.post_filter_lines += kept.len() as u64;
             if !kept.is_empty() {
                 sources.push(kept);

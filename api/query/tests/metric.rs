@@ -292,3 +292,23 @@ fn parsers_extract_what_grouping_and_filters_need() {
         vec![(r#"{level="error"}"#.into(), vec![(100, 2.0)]), (r#"{level="info"}"#.into(), vec![(100, 3.0)])]
     );
 }
+
+#[test]
+fn lines_storage_skips_on_a_line_hint_still_count_as_processed() {
+    let m = one_reader();
+    let stats = |q: &str| {
+        let expr = parse_sample_expr(q).unwrap();
+        let mq = MetricQuery { tenant: T, expr: &expr, limits: EvalLimits::default() };
+        eval_range(&[&m], &mq, 100 * S, 100 * S, S).unwrap().1
+    };
+    // MemStreams leaves out every line the hint rules out; app=a has 10
+    // lines in (0s, 100s], 3 of them errors.
+    let all = stats(r#"count_over_time({app="a"} [100s])"#);
+    let hinted = stats(r#"count_over_time({app="a"} |= "level=error" [100s])"#);
+    assert_eq!(all.lines_processed, 10);
+    assert_eq!((hinted.lines_processed, hinted.bytes_processed), (all.lines_processed, all.bytes_processed));
+    assert_eq!(
+        vector(instant_q(&[&m], r#"sum(count_over_time({app="a"} |= "level=error" [100s]))"#, 100).unwrap()),
+        [("{}".to_string(), 3.0)]
+    );
+}

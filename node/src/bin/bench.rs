@@ -95,6 +95,9 @@ S3 mode (single node):
 
 const NEEDLE: &str = "needle";
 const NEEDLE_EVERY: usize = 100_000;
+/// A line filter that most blocks hold and about a fifth of lines pass (the
+/// method of the access log), for a figure of the per-line filter path.
+const DENSE: &str = "POST";
 const SPAN_NS: i64 = 3600 * 1_000_000_000;
 
 // ---------------------------------------------------------------------------
@@ -450,6 +453,8 @@ struct FormatCounts {
     by_level: [u64; 4],
     /// Lines with a status of 500 or more.
     status_5xx: u64,
+    /// Lines that contain [`DENSE`].
+    dense: u64,
 }
 
 struct Dataset {
@@ -513,6 +518,7 @@ fn generate(a: &Args, streams: &[StreamDef], lines: usize, start: i64, span: i64
             fc.raw += line.len() as u64;
             fc.by_level[level_index(level)] += 1;
             fc.status_5xx += (status >= 500) as u64;
+            fc.dense += line.contains(DENSE) as u64;
             ds.raw_bytes += line.len() as u64;
             ds.first_ts = ds.first_ts.min(ts);
             ds.last_ts = ds.last_ts.max(ts);
@@ -2272,6 +2278,9 @@ enum Check {
     LevelCounts { want: [u64; 4], steps: usize },
     /// A log query: exactly this many lines, each with a 5xx status.
     Status5xx(u64),
+    /// `sum(count_over_time(...))` with step = range: one series without
+    /// labels whose points add up to this many lines.
+    Total(u64),
 }
 
 /// The lines of a `streams` result.
@@ -2301,6 +2310,28 @@ fn check_logql(j: &Json, check: Check) -> std::result::Result<String, String> {
                 Ok(format!("{} of {n} {what}", lines.len()))
             } else {
                 Err(format!("{} lines returned ({bad} of them wrong), {n} {what} generated", lines.len()))
+            }
+        }
+        Check::Total(want) => {
+            let result = j.get("data").and_then(|d| d.get("result")).map(Json::arr).unwrap_or(&[]);
+            if result_type != "matrix" || result.len() != 1 {
+                return Err(format!("resultType {result_type:?} with {} series, want one matrix series", result.len()));
+            }
+            if !matches!(result[0].get("metric"), Some(Json::Obj(kv)) if kv.is_empty()) {
+                return Err("the series has labels, want none".into());
+            }
+            let values = result[0].get("values").map(Json::arr).unwrap_or(&[]);
+            let mut sum = 0u64;
+            for v in values {
+                match v.arr().get(1).and_then(Json::str).and_then(|x| x.parse::<f64>().ok()) {
+                    Some(x) if x >= 0.0 && x.fract() == 0.0 => sum += x as u64,
+                    _ => return Err("a point that is not a count".into()),
+                }
+            }
+            if sum == want {
+                Ok(format!("{sum} lines counted, as generated"))
+            } else {
+                Err(format!("{sum} lines counted, {want} generated"))
             }
         }
         Check::LevelCounts { want, steps } => {
@@ -2460,6 +2491,15 @@ fn run_logql(a: &Args, command_line: String, cores: usize) -> Result<bool> {
     let filter_q = format!("{{app=\"x\"}} |= \"{NEEDLE}\"");
     let logfmt_q = "sum by (level) (count_over_time({app=\"x\", format=\"logfmt\"} | logfmt [1m]))".to_string();
     let json_q = "{app=\"x\", format=\"json\"} | json | status >= 500".to_string();
+    let regex_q = format!("{{app=\"x\"}} |~ \"{NEEDLE}\"");
+    let dense_q = format!("sum(count_over_time({{app=\"x\"}} |= \"{DENSE}\" [1m]))");
+    let metric_target = |q: &str| {
+        format!(
+            "/loki/api/v1/query_range?query={}&start={start}&end={metric_end}&step={}",
+            url_encode(q),
+            LOGQL_STEP_NS / 1_000_000_000
+        )
+    };
     let specs = [
         Spec {
             name: "line filter",
@@ -2471,12 +2511,28 @@ fn run_logql(a: &Args, command_line: String, cores: usize) -> Result<bool> {
             target_mb: TARGET_LINE_FILTER_MB,
         },
         Spec {
+            // The same needle through a regex, which gives storage no hint:
+            // every line is decoded and tested.
+            name: "regex filter",
+            target: log_target(&regex_q, ds.needles as u64 + 1000),
+            query: regex_q,
+            lines: lf.lines + js.lines,
+            raw: lf.raw + js.raw,
+            check: Check::Needles(ds.needles as u64),
+            target_mb: TARGET_LINE_FILTER_MB,
+        },
+        Spec {
+            name: "dense filter",
+            target: metric_target(&dense_q),
+            query: dense_q,
+            lines: lf.lines + js.lines,
+            raw: lf.raw + js.raw,
+            check: Check::Total(lf.dense + js.dense),
+            target_mb: TARGET_LINE_FILTER_MB,
+        },
+        Spec {
             name: "logfmt metric",
-            target: format!(
-                "/loki/api/v1/query_range?query={}&start={start}&end={metric_end}&step={}",
-                url_encode(&logfmt_q),
-                LOGQL_STEP_NS / 1_000_000_000
-            ),
+            target: metric_target(&logfmt_q),
             query: logfmt_q,
             lines: lf.lines,
             raw: lf.raw,
@@ -3399,6 +3455,16 @@ mod tests {
         assert!(check_logql(&matrix("4"), want).unwrap_err().contains("info: 6 counted, 5 generated"));
         assert!(check_logql(&matrix("3"), Check::LevelCounts { want: [0, 1, 5, 0], steps: 1 }).is_err());
         assert!(check_logql(&matrix("2.5"), want).is_err());
+        assert!(check_logql(&matrix("3"), Check::Total(6)).is_err(), "two labelled series are not one total");
+        let total = |points: &str| {
+            let body = format!(
+                r#"{{"status":"success","data":{{"resultType":"matrix","result":[{{"metric":{{}},"values":[{points}]}}]}}}}"#
+            );
+            JsonParser::parse(body.as_bytes()).unwrap()
+        };
+        assert!(check_logql(&total(r#"[1,"2"],[61,"4"]"#), Check::Total(6)).is_ok());
+        assert!(check_logql(&total(r#"[1,"2"],[61,"5"]"#), Check::Total(6)).unwrap_err().contains("7 lines counted"));
+        assert!(check_logql(&total(r#"[1,"2"],[61,"x"]"#), Check::Total(2)).is_err());
         let streams = |lines: &[&str]| {
             let values: Vec<String> = lines.iter().map(|l| format!(r#"["1",{l:?}]"#)).collect();
             JsonParser::parse(

@@ -42,6 +42,68 @@ impl ReadError {
     }
 }
 
+/// Text that every line the caller wants contains: for each group, at least
+/// one of its byte strings (a leading `|= "a" or "b"` line filter is one
+/// group). A hint, not a filter: the caller still filters every entry it is
+/// given, and storage may leave out entries it can tell contain no string of
+/// some group, usually whole blocks after one search of their bytes. A hint
+/// with no groups leaves nothing out.
+#[derive(Clone, Debug, Default)]
+pub struct LineHint {
+    groups: Vec<Vec<memchr::memmem::Finder<'static>>>,
+}
+
+impl LineHint {
+    /// A hint from groups of byte strings; an empty group would match no line,
+    /// so it is a caller's mistake and is ignored rather than hiding everything.
+    pub fn new<G, S>(groups: impl IntoIterator<Item = G>) -> Self
+    where
+        G: IntoIterator<Item = S>,
+        S: AsRef<[u8]>,
+    {
+        let groups = groups
+            .into_iter()
+            .map(|g| g.into_iter().map(|s| memchr::memmem::Finder::new(s.as_ref()).into_owned()).collect::<Vec<_>>())
+            .filter(|g| !g.is_empty())
+            .collect();
+        Self { groups }
+    }
+
+    /// Whether the hint can leave anything out.
+    pub fn is_empty(&self) -> bool {
+        self.groups.is_empty()
+    }
+
+    /// Whether `bytes` contains a string of every group. Any text that holds a
+    /// wanted line (a line, or a block of encoded entries) passes.
+    pub fn may_contain(&self, bytes: &[u8]) -> bool {
+        self.groups.iter().all(|g| g.iter().any(|f| f.find(bytes).is_some()))
+    }
+}
+
+/// Entries in a read's time range that storage left out because of a
+/// [`LineHint`]: they count as processed in query statistics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Skipped {
+    pub lines: u64,
+    /// Their [`Entry::size`] in total.
+    pub bytes: u64,
+}
+
+impl Skipped {
+    pub fn add(&mut self, e: &Entry) {
+        self.lines += 1;
+        self.bytes += e.size() as u64;
+    }
+}
+
+impl std::ops::AddAssign for Skipped {
+    fn add_assign(&mut self, o: Self) {
+        self.lines += o.lines;
+        self.bytes += o.bytes;
+    }
+}
+
 pub trait StreamReader: Send + Sync {
     /// Streams of `tenant` that hold data overlapping `[start_ns, end_ns]` and
     /// whose labels `select` accepts, in no particular order.
@@ -80,6 +142,25 @@ pub trait StreamReader: Send + Sync {
         direction: Direction,
         visit: &mut dyn FnMut(&Entry) -> bool,
     ) -> Result<(), ReadError>;
+
+    /// Like [`entries`](Self::entries), but entries whose lines `hint` rules
+    /// out may be left out; they are not visited and are returned as
+    /// [`Skipped`]. Entries past the point where `visit` asked to stop are
+    /// neither visited nor skipped. By default nothing is left out.
+    fn entries_hinted(
+        &self,
+        tenant: &str,
+        stream: StreamId,
+        start_ns: i64,
+        end_ns: i64,
+        direction: Direction,
+        hint: &LineHint,
+        visit: &mut dyn FnMut(&Entry) -> bool,
+    ) -> Result<Skipped, ReadError> {
+        let _ = hint;
+        self.entries(tenant, stream, start_ns, end_ns, direction, visit)?;
+        Ok(Skipped::default())
+    }
 }
 
 /// An in-memory [`StreamReader`] for unit tests of code above storage.
@@ -136,26 +217,75 @@ impl StreamReader for MemStreams {
         direction: Direction,
         visit: &mut dyn FnMut(&Entry) -> bool,
     ) -> Result<(), ReadError> {
-        let Some((_, _, list)) = self.streams.iter().find(|(t, s, _)| t == tenant && s.id == stream) else {
-            return Ok(());
-        };
-        let in_range = |e: &&Entry| e.ts_ns >= start_ns && e.ts_ns < end_ns;
-        match direction {
-            Direction::Forward => {
-                for e in list.iter().filter(in_range) {
-                    if !visit(e) {
-                        break;
-                    }
-                }
-            }
-            Direction::Backward => {
-                for e in list.iter().rev().filter(in_range) {
-                    if !visit(e) {
-                        break;
-                    }
-                }
-            }
-        }
+        self.entries_hinted(tenant, stream, start_ns, end_ns, direction, &LineHint::default(), visit)?;
         Ok(())
+    }
+
+    /// Leaves out every entry the hint rules out, one line at a time, so that
+    /// tests above storage see hints taken at their word.
+    fn entries_hinted(
+        &self,
+        tenant: &str,
+        stream: StreamId,
+        start_ns: i64,
+        end_ns: i64,
+        direction: Direction,
+        hint: &LineHint,
+        visit: &mut dyn FnMut(&Entry) -> bool,
+    ) -> Result<Skipped, ReadError> {
+        let mut skipped = Skipped::default();
+        let Some((_, _, list)) = self.streams.iter().find(|(t, s, _)| t == tenant && s.id == stream) else {
+            return Ok(skipped);
+        };
+        let mut in_range = list.iter().filter(|e| e.ts_ns >= start_ns && e.ts_ns < end_ns);
+        let mut step = |e: &Entry| {
+            if hint.may_contain(e.line.as_bytes()) {
+                visit(e)
+            } else {
+                skipped.add(e);
+                true
+            }
+        };
+        match direction {
+            Direction::Forward => in_range.all(&mut step),
+            Direction::Backward => in_range.rev().all(&mut step),
+        };
+        Ok(skipped)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_hint_needs_one_string_of_every_group() {
+        let hint = LineHint::new([vec!["GET", "PUT"], vec!["/api"]]);
+        assert!(hint.may_contain(b"PUT /api/v1"));
+        assert!(hint.may_contain(b"x GET y /api"));
+        assert!(!hint.may_contain(b"GET /health"), "the second group is missing");
+        assert!(!hint.may_contain(b"POST /api"), "the first group is missing");
+        assert!(LineHint::default().may_contain(b""), "no groups rule nothing out");
+        let empty_group: Vec<Vec<&str>> = vec![vec![]];
+        assert!(LineHint::new(empty_group).is_empty(), "an empty group is ignored, not a hide-all");
+        assert!(LineHint::new([[""]]).may_contain(b""), "an empty string is in every line");
+    }
+
+    #[test]
+    fn mem_streams_skip_what_the_hint_rules_out_and_count_it() {
+        let mut m = MemStreams::new();
+        let labels = Labels::from_pairs([("app", "x")]);
+        m.push("t", labels.clone(), [Entry::new(1, "a needle"), Entry::new(2, "hay"), Entry::new(3, "needle b")]);
+        let id = crate::stream_id("t", &labels);
+        let hint = LineHint::new([["needle"]]);
+        let mut seen = Vec::new();
+        let skipped = m
+            .entries_hinted("t", id, 0, 10, Direction::Backward, &hint, &mut |e| {
+                seen.push(e.ts_ns);
+                true
+            })
+            .unwrap();
+        assert_eq!(seen, vec![3, 1]);
+        assert_eq!(skipped, Skipped { lines: 1, bytes: 3 });
     }
 }

@@ -8,7 +8,7 @@
 
 use memchr::memchr;
 
-use super::labels::{DUPLICATE_SUFFIX, LabelSet, append_sanitized};
+use super::labels::{DUPLICATE_SUFFIX, LabelSet, append_sanitized, may_be_plain_hint};
 
 pub(crate) const JSON_ERR: &str = "JSONParserErr";
 /// `_entry`: the packed line of `| unpack`.
@@ -55,7 +55,11 @@ impl JsonError {
 // ---------------------------------------------------------------- scanner
 
 fn next_token(b: &[u8]) -> Option<usize> {
-    b.iter().position(|c| !matches!(c, b' ' | b'\n' | b'\r' | b'\t'))
+    match b.first() {
+        // Compact JSON: the token is right here.
+        Some(c) if !matches!(c, b' ' | b'\n' | b'\r' | b'\t') => Some(0),
+        _ => b.iter().position(|c| !matches!(c, b' ' | b'\n' | b'\r' | b'\t')),
+    }
 }
 
 fn token_end(b: &[u8]) -> usize {
@@ -378,7 +382,7 @@ pub(crate) fn parse_all(line: &str, labels: &mut LabelSet, sc: &mut JsonScratch)
     // With hints that are plain names (no `_`), only a top-level key whose
     // sanitized form is exactly a hint can be extracted: other names need
     // not be built at all (objects are still walked, for the same errors).
-    let simple = labels.hints().filter(|h| h.iter().all(|n| !n.contains('_')));
+    let simple = labels.plain_hints();
     if let Err(e) = flatten(line, 0, labels, sc, mark, simple.as_deref()) {
         labels.set_error(JSON_ERR, e.message());
     }
@@ -413,7 +417,7 @@ fn flatten(
                 r?;
             }
             Kind::String | Kind::Number | Kind::Boolean
-                if simple.is_some_and(|hints| depth > 0 || !hints.iter().any(|h| h == key.trim())) =>
+                if simple.is_some_and(|hints| depth > 0 || !may_be_plain_hint(hints, key)) =>
             {
                 // Its name cannot be a hint.
             }

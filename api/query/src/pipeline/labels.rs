@@ -119,6 +119,8 @@ pub(crate) struct LabelSet {
     /// Loki's parser hints: when set, parsers extract only these names (a
     /// metric query grouping by a few labels needs nothing else).
     hints: Option<std::sync::Arc<[String]>>,
+    /// Every hint is a plain name (see [`LabelSet::plain_hints`]).
+    hints_plain: bool,
     err: String,
     err_details: String,
 }
@@ -134,23 +136,29 @@ impl LabelSet {
             extracted: Pairs::default(),
             record_extracted: true,
             hints: None,
+            hints_plain: false,
             err: String::new(),
             err_details: String::new(),
         }
     }
 
-    /// The parser hints in force, if any.
-    pub(crate) fn hints(&self) -> Option<std::sync::Arc<[String]>> {
-        self.hints.clone()
+    /// The hints when each is a plain name (no `_`). A key can then be
+    /// extracted only if, trimmed, it is one of them (sanitizing changes a key
+    /// only by adding `_`), so parsers may skip other keys without building
+    /// their names; keys that equal a hint still take the full checks.
+    pub(crate) fn plain_hints(&self) -> Option<std::sync::Arc<[String]>> {
+        if self.hints_plain { self.hints.clone() } else { None }
     }
 
     /// The current hints, leaving none.
     pub(crate) fn take_hints(&mut self) -> Option<std::sync::Arc<[String]>> {
+        self.hints_plain = false;
         self.hints.take()
     }
 
     /// Restricts parsers to `hints` (see [`LabelSet::should_extract`]).
     pub(crate) fn set_hints(&mut self, hints: Option<std::sync::Arc<[String]>>) {
+        self.hints_plain = hints.as_ref().is_some_and(|h| h.iter().all(|n| !n.contains('_')));
         self.hints = hints;
     }
 
@@ -421,6 +429,17 @@ pub(crate) fn append_sanitized(out: &mut String, key: &str) {
     for c in key.chars() {
         out.push(if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' });
     }
+}
+
+/// Whether a key may become one of [`LabelSet::plain_hints`]: `key.trim()`
+/// is one of them (the trim is skipped when `key` starts and ends with a
+/// visible ASCII character, the usual case).
+pub(crate) fn may_be_plain_hint(hints: &[String], key: &str) -> bool {
+    let key = match (key.as_bytes().first(), key.as_bytes().last()) {
+        (Some(f), Some(l)) if f.is_ascii_graphic() && l.is_ascii_graphic() => key,
+        _ => key.trim(),
+    };
+    hints.iter().any(|h| h == key)
 }
 
 /// Whether parser hints let a parser set `name`: the name itself, or the

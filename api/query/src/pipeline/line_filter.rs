@@ -63,6 +63,21 @@ impl LineMatcher {
         Ok(Self { negate: f.op.is_negative(), alts })
     }
 
+    /// The strings one of which every passing line contains, when the filter
+    /// is a plain `|=` (with `or` alternatives).
+    pub(crate) fn required_text(&self) -> Option<Vec<&[u8]>> {
+        if self.negate {
+            return None;
+        }
+        self.alts
+            .iter()
+            .map(|a| match a {
+                Alt::Contains(f) => Some(f.needle()),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Whether the line passes the filter.
     pub(crate) fn matches(&self, line: &str) -> bool {
         self.alts.iter().any(|a| a.matches(line)) != self.negate

@@ -5,7 +5,7 @@
 //! `__error__=LogfmtParserErr` is set with the position in the details.
 
 use super::json::{has_error_rune, replace_error_runes, short_escape};
-use super::labels::{DUPLICATE_SUFFIX, LabelSet, append_sanitized};
+use super::labels::{DUPLICATE_SUFFIX, LabelSet, append_sanitized, may_be_plain_hint};
 
 pub(crate) const LOGFMT_ERR: &str = "LogfmtParserErr";
 
@@ -284,6 +284,7 @@ pub(crate) struct Logfmt {
 impl Logfmt {
     pub(crate) fn process(&self, line: &str, labels: &mut LabelSet, sc: &mut LogfmtScratch) {
         let mark = labels.extracted_mark();
+        let plain_hints = labels.plain_hints();
         let mut dec = Decoder::new(line);
         while !dec.eol() {
             let Some((ks, ke, val)) = dec.scan(&mut sc.value) else {
@@ -292,6 +293,9 @@ impl Logfmt {
                 }
                 continue;
             };
+            if plain_hints.as_ref().is_some_and(|h| !may_be_plain_hint(h, &line[ks..ke])) {
+                continue;
+            }
             sc.name.clear();
             append_sanitized(&mut sc.name, &line[ks..ke]);
             if sc.name.is_empty() {

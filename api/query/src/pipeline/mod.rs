@@ -32,7 +32,7 @@ mod logfmt;
 mod tests;
 
 use balsa_logql::{NamedMatcher, Stage};
-use balsa_model::{Entry, Labels};
+use balsa_model::{Entry, Labels, LineHint};
 
 use crate::error::QueryError;
 pub(crate) use label_filter::LabelPredicate;
@@ -164,6 +164,18 @@ impl Pipeline {
             self.hints = Some(names.into());
         }
         self
+    }
+
+    /// What storage may skip on: the `|=` filters that run before any stage
+    /// rewrites the line (later ones see another line). Every stage can only
+    /// drop a line, so each of them must pass for a line to come out.
+    pub(crate) fn line_hint(&self) -> LineHint {
+        let on_stored_line =
+            self.steps.iter().take_while(|s| !matches!(s, Step::LineFormat(_) | Step::Decolorize | Step::Unpack));
+        LineHint::new(on_stored_line.filter_map(|s| match s {
+            Step::Line(m) => m.required_text(),
+            _ => None,
+        }))
     }
 
     /// A pipeline for one stream (labels are copied once).

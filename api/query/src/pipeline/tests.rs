@@ -28,7 +28,46 @@ fn run(q: &str, stream: Pairs, sm: Pairs, line: &str) -> Option<(String, String)
     let mut sp = plain.for_stream(&labels);
     let unoptimized = sp.process(&entry).map(|r| (r.line.to_string(), r.labels.to_labels().canonical()));
     assert_eq!(out, unoptimized, "{q} on {line:?}: the json prefilter changed the result");
+    // Storage may skip what the line hint rules out: never a line that passes.
+    if out.is_some() {
+        assert!(p.line_hint().may_contain(line.as_bytes()), "{q}: the line hint rules out {line:?}, which passes");
+    }
     out
+}
+
+/// Which lines the line hint of `q` rules out (storage may skip them).
+#[test]
+fn line_hints_come_from_contains_filters_on_the_stored_line() {
+    // (query, line, whether the hint lets the line through)
+    let cases = [
+        (r#"{a="b"}"#, "anything", true),
+        (r#"{a="b"} |= "needle""#, "hay", false),
+        (r#"{a="b"} |= "needle""#, "a needle here", true),
+        (r#"{a="b"} |= "needle""#, "NEEDLE", false),
+        (r#"{a="b"} |= "x" or "y""#, "y only", true),
+        (r#"{a="b"} |= "x" or "y""#, "neither", false),
+        (r#"{a="b"} |= "x" |= "z""#, "x but not the other", false),
+        (r#"{a="b"} |= "x" |= "z""#, "x and z", true),
+        // Negative, regex, pattern and ip filters give no hint.
+        (r#"{a="b"} != "x""#, "x", true),
+        (r#"{a="b"} |~ "needle""#, "hay", true),
+        (r#"{a="b"} |> "<_> needle <_>""#, "hay", true),
+        (r#"{a="b"} |= ip("10.0.0.1")"#, "hay", true),
+        (r#"{a="b"} |= "x" or ip("10.0.0.1")"#, "hay", true),
+        // Filters after parsers still see the stored line ...
+        (r#"{a="b"} | json | level="error" |= "needle""#, "hay", false),
+        (r#"{a="b"} | logfmt | drop x |= "needle""#, "hay", false),
+        // ... but not after a stage that rewrites it.
+        (r#"{a="b"} | line_format "needle" |= "needle""#, "hay", true),
+        (r#"{a="b"} | decolorize |= "needle""#, "hay", true),
+        (r#"{a="b"} | unpack |= "needle""#, "hay", true),
+        (r#"{a="b"} |= "x" | line_format "needle" |= "needle""#, "hay", false),
+    ];
+    for (q, line, through) in cases {
+        let expr = balsa_logql::parse_log_expr(q).unwrap_or_else(|e| panic!("{q}: {e}"));
+        let hint = Pipeline::compile(&expr.stages).unwrap().line_hint();
+        assert_eq!(hint.may_contain(line.as_bytes()), through, "{q} on {line:?}");
+    }
 }
 
 #[test]
@@ -956,4 +995,38 @@ fn json_hints_extract_what_a_full_parse_would() {
 fn hint_allowed(hints: &[String], name: &str) -> bool {
     let base = name.strip_suffix("_extracted").unwrap_or(name);
     hints.iter().any(|h| h == name || h == base)
+}
+
+/// The same for logfmt: keys that sanitize or trim into a hint, duplicates
+/// of stream labels, and errors.
+#[test]
+fn logfmt_hints_extract_what_a_full_parse_would() {
+    let lines = [
+        "level=error status=503 msg=x",
+        "\u{a0}level=trimmed status =x",
+        "1status=1 stätus=2 status=3 level-x=4",
+        "level=\"quoted \\\" value\" status=",
+        "msg=\"unterminated level=x",
+        "=bad level=after status=500",
+        "level status=200 level=second",
+    ];
+    let hints: std::sync::Arc<[String]> = vec!["status".to_string(), "level".to_string()].into();
+    for strict in [false, true] {
+        let parser = logfmt::Logfmt { strict, keep_empty: true };
+        for stream in [Labels::from_pairs([("a", "b")]), Labels::from_pairs([("a", "b"), ("level", "s")])] {
+            for line in lines {
+                let mut full = LabelSet::new(&stream);
+                parser.process(line, &mut full, &mut logfmt::LogfmtScratch::default());
+                let mut hinted = LabelSet::new(&stream);
+                hinted.set_hints(Some(std::sync::Arc::clone(&hints)));
+                parser.process(line, &mut hinted, &mut logfmt::LogfmtScratch::default());
+                assert_eq!(hinted.error(), full.error(), "{line}");
+                assert_eq!(hinted.error_details(), full.error_details(), "{line}");
+                for name in ["status", "level", "level_extracted", "_1status", "level_x", "st_tus"] {
+                    let want = if hint_allowed(&hints, name) { full.get(name) } else { None };
+                    assert_eq!(hinted.get(name).filter(|_| hint_allowed(&hints, name)), want, "{line}: {name}");
+                }
+            }
+        }
+    }
 }
