@@ -69,15 +69,13 @@ fn token_end(b: &[u8]) -> usize {
 /// `b` starts after an opening quote: the offset just past the closing
 /// quote, and whether the string contains a backslash.
 fn string_end(b: &[u8]) -> (Option<usize>, bool) {
-    // Most strings are short and plain: scan them directly.
-    for (i, &c) in b.iter().take(32).enumerate() {
-        match c {
-            b'"' => return (Some(i + 1), false),
-            b'\\' => return string_end_slow(b),
-            _ => {}
-        }
+    // Most strings are plain: the first quote or backslash decides.
+    let i = super::scan::quote_or_backslash(b);
+    match b.get(i) {
+        Some(b'"') => (Some(i + 1), false),
+        Some(_) => string_end_slow(b),
+        None => (None, false),
     }
-    string_end_slow(b)
 }
 
 fn string_end_slow(b: &[u8]) -> (Option<usize>, bool) {

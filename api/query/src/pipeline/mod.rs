@@ -27,6 +27,7 @@ mod label_filter;
 mod labels;
 mod line_filter;
 mod logfmt;
+mod scan;
 
 #[cfg(test)]
 mod tests;
