@@ -2491,7 +2491,7 @@ fn run_logql(a: &Args, command_line: String, cores: usize) -> Result<bool> {
     let filter_q = format!("{{app=\"x\"}} |= \"{NEEDLE}\"");
     let logfmt_q = "sum by (level) (count_over_time({app=\"x\", format=\"logfmt\"} | logfmt [1m]))".to_string();
     let json_q = "{app=\"x\", format=\"json\"} | json | status >= 500".to_string();
-    let regex_q = format!("{{app=\"x\"}} |~ \"{NEEDLE}\"");
+    let regex_q = format!("{{app=\"x\"}} |~ \"(?i){NEEDLE}\"");
     let dense_q = format!("sum(count_over_time({{app=\"x\"}} |= \"{DENSE}\" [1m]))");
     let metric_target = |q: &str| {
         format!(
@@ -2511,9 +2511,9 @@ fn run_logql(a: &Args, command_line: String, cores: usize) -> Result<bool> {
             target_mb: TARGET_LINE_FILTER_MB,
         },
         Spec {
-            // The same needle through a regex, which gives storage no hint:
-            // every line is decoded and tested.
-            name: "regex filter",
+            // The same needle through a case-insensitive regex, which gives
+            // storage no hint: every line is decoded and tested.
+            name: "(?i) filter",
             target: log_target(&regex_q, ds.needles as u64 + 1000),
             query: regex_q,
             lines: lf.lines + js.lines,

@@ -48,10 +48,23 @@ fn line_hints_come_from_contains_filters_on_the_stored_line() {
         (r#"{a="b"} |= "x" or "y""#, "neither", false),
         (r#"{a="b"} |= "x" |= "z""#, "x but not the other", false),
         (r#"{a="b"} |= "x" |= "z""#, "x and z", true),
-        // Negative, regex, pattern and ip filters give no hint.
+        // Regexes give the literals every match starts with, when few.
+        (r#"{a="b"} |~ "needle""#, "hay", false),
+        (r#"{a="b"} |~ "err(or)?|warn""#, "a warning", true),
+        (r#"{a="b"} |~ "err(or)?|warn""#, "an ERROR", false),
+        (r#"{a="b"} |~ "x+y""#, "xxy", true),
+        (r#"{a="b"} |~ "x+y""#, "y", false),
+        (r#"{a="b"} |~ "(?i)needle""#, "hay", true),
+        (r#"{a="b"} |~ "a*""#, "hay", true),
+        (r#"{a="b"} |~ ".*needle""#, "hay", true),
+        (r#"{a="b"} |= "x" or "y" |~ "z""#, "y z", true),
+        // Patterns: their longest literal.
+        (r#"{a="b"} |> "<_> needle <_>""#, "hay", false),
+        (r#"{a="b"} |> "<_> needle <_>""#, "x needle y", true),
+        (r#"{a="b"} |> "<_>""#, "hay", true),
+        // Negative and ip filters give no hint.
         (r#"{a="b"} != "x""#, "x", true),
-        (r#"{a="b"} |~ "needle""#, "hay", true),
-        (r#"{a="b"} |> "<_> needle <_>""#, "hay", true),
+        (r#"{a="b"} !~ "x""#, "x", true),
         (r#"{a="b"} |= ip("10.0.0.1")"#, "hay", true),
         (r#"{a="b"} |= "x" or ip("10.0.0.1")"#, "hay", true),
         // Filters after parsers still see the stored line ...
