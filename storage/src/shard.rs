@@ -1022,10 +1022,9 @@ impl ShardReader {
                         *skipped += chunk::count_entries(&plain, block, start, end)?;
                         return Ok(out);
                     }
-                    let mut entries = Vec::new();
-                    let n = chunk::decode_entries_into(&plain, block, &mut entries)?;
-                    entries.truncate(n);
-                    out.extend(entries.into_iter().filter(|e| e.ts_ns >= start && e.ts_ns < end));
+                    let n = chunk::decode_entries_into(&plain, block, &mut out)?;
+                    out.truncate(n);
+                    out.retain(|e| e.ts_ns >= start && e.ts_ns < end);
                 }
             }
             None => {
