@@ -1126,19 +1126,6 @@ impl StreamReader for ShardReader {
         Ok(selected(candidates, start_ns, end_ns, select))
     }
 
-    fn entries(
-        &self,
-        tenant: &str,
-        stream: StreamId,
-        start_ns: i64,
-        end_ns: i64,
-        direction: Direction,
-        visit: &mut dyn FnMut(&Entry) -> bool,
-    ) -> Result<(), ReadError> {
-        self.entries_hinted(tenant, stream, start_ns, end_ns, direction, &LineHint::default(), visit)?;
-        Ok(())
-    }
-
     /// Sealed blocks whose decompressed bytes the hint rules out are counted
     /// and left out without decoding their entries (one substring search per
     /// block instead of one per line).

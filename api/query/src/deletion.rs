@@ -162,19 +162,6 @@ impl<R: balsa_model::StreamReader> balsa_model::StreamReader for DeleteFiltered<
         Ok(out)
     }
 
-    fn entries(
-        &self,
-        tenant: &str,
-        stream: balsa_model::StreamId,
-        start_ns: i64,
-        end_ns: i64,
-        direction: balsa_model::Direction,
-        visit: &mut dyn FnMut(&Entry) -> bool,
-    ) -> Result<(), balsa_model::ReadError> {
-        self.entries_hinted(tenant, stream, start_ns, end_ns, direction, &balsa_model::LineHint::default(), visit)?;
-        Ok(())
-    }
-
     /// Forwards the hint while no pending request covers the stream; with
     /// one, every entry is visited, so deleted lines are never counted.
     fn entries_hinted(

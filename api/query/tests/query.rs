@@ -1,7 +1,9 @@
 //! Query execution against in-memory shards (`MemStreams`).
 
 use balsa_logql::{parse_log_expr, parse_matchers, parse_sample_expr};
-use balsa_model::{Direction, Entry, LabelPair, Labels, MemStreams, ReadError, StreamId, StreamReader, StreamRef};
+use balsa_model::{
+    Direction, Entry, LabelPair, Labels, LineHint, MemStreams, ReadError, Skipped, StreamId, StreamReader, StreamRef,
+};
 use balsa_query::*;
 
 const T: &str = "fake";
@@ -362,15 +364,16 @@ impl StreamReader for Broken {
         Err(ReadError::new("disk on fire"))
     }
 
-    fn entries(
+    fn entries_hinted(
         &self,
         _: &str,
         _: StreamId,
         _: i64,
         _: i64,
         _: Direction,
+        _: &LineHint,
         _: &mut dyn FnMut(&Entry) -> bool,
-    ) -> Result<(), ReadError> {
+    ) -> Result<Skipped, ReadError> {
         Err(ReadError::new("disk on fire"))
     }
 }

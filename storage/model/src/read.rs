@@ -141,12 +141,15 @@ pub trait StreamReader: Send + Sync {
         end_ns: i64,
         direction: Direction,
         visit: &mut dyn FnMut(&Entry) -> bool,
-    ) -> Result<(), ReadError>;
+    ) -> Result<(), ReadError> {
+        self.entries_hinted(tenant, stream, start_ns, end_ns, direction, &LineHint::default(), visit).map(|_| ())
+    }
 
     /// Like [`entries`](Self::entries), but entries whose lines `hint` rules
     /// out may be left out; they are not visited and are returned as
     /// [`Skipped`]. Entries past the point where `visit` asked to stop are
-    /// neither visited nor skipped. By default nothing is left out.
+    /// neither visited nor skipped. An implementation may ignore the hint.
+    #[allow(clippy::too_many_arguments)]
     fn entries_hinted(
         &self,
         tenant: &str,
@@ -156,11 +159,7 @@ pub trait StreamReader: Send + Sync {
         direction: Direction,
         hint: &LineHint,
         visit: &mut dyn FnMut(&Entry) -> bool,
-    ) -> Result<Skipped, ReadError> {
-        let _ = hint;
-        self.entries(tenant, stream, start_ns, end_ns, direction, visit)?;
-        Ok(Skipped::default())
-    }
+    ) -> Result<Skipped, ReadError>;
 }
 
 /// An in-memory [`StreamReader`] for unit tests of code above storage.
@@ -206,19 +205,6 @@ impl StreamReader for MemStreams {
             .filter(|(_, s, _)| select(&s.labels))
             .map(|(_, s, _)| s.clone())
             .collect())
-    }
-
-    fn entries(
-        &self,
-        tenant: &str,
-        stream: StreamId,
-        start_ns: i64,
-        end_ns: i64,
-        direction: Direction,
-        visit: &mut dyn FnMut(&Entry) -> bool,
-    ) -> Result<(), ReadError> {
-        self.entries_hinted(tenant, stream, start_ns, end_ns, direction, &LineHint::default(), visit)?;
-        Ok(())
     }
 
     /// Leaves out every entry the hint rules out, one line at a time, so that
