@@ -3391,7 +3391,7 @@ mod tests {
                     other => panic!("format label {other:?}"),
                 };
                 for e in &s.entries {
-                    let (level, status) = match format {
+                    let (level, status, method) = match format {
                         Format::Logfmt => {
                             assert!(strict_logfmt(&e.line), "not strict logfmt: {}", e.line);
                             search_paths += e.line.contains("path=\"/api/v1/search?q=") as usize;
@@ -3402,11 +3402,12 @@ mod tests {
                                     .unwrap()
                                     .to_string()
                             };
-                            (field("level"), field("status").parse::<u16>().unwrap())
+                            (field("level"), field("status").parse::<u16>().unwrap(), field("method"))
                         }
                         Format::Json => {
                             let v: serde_json::Value = serde_json::from_str(&e.line).unwrap();
-                            (v["level"].as_str().unwrap().to_string(), v["status"].as_u64().unwrap() as u16)
+                            let text = |k: &str| v[k].as_str().unwrap().to_string();
+                            (text("level"), v["status"].as_u64().unwrap() as u16, text("method"))
                         }
                     };
                     let fc = &mut got[format as usize];
@@ -3414,6 +3415,8 @@ mod tests {
                     fc.raw += e.line.len() as u64;
                     fc.by_level[LEVELS.iter().position(|l| *l == level).unwrap()] += 1;
                     fc.status_5xx += (status >= 500) as u64;
+                    // The dense filter's text is the method, and only there.
+                    fc.dense += (method == DENSE) as u64;
                     assert_eq!(status >= 500, level == "error", "{}", e.line);
                 }
             }
