@@ -72,7 +72,8 @@ impl LineMatcher {
                 }
                 LineFilterOp::Regex | LineFilterOp::NotRegex => Alt::Regex(
                     Regex::new(&arg.value).map_err(|e| stage_error(stage, regex_error(&e, &arg.value)))?,
-                    regex_literals(&arg.value),
+                    // Only a positive filter makes a hint.
+                    if f.op == LineFilterOp::Regex { regex_literals(&arg.value) } else { None },
                 ),
                 LineFilterOp::Pattern | LineFilterOp::NotPattern => {
                     let nodes = parse_pattern(&arg.value);
