@@ -20,7 +20,9 @@
 //!
 //! With `--logql` it pushes `--logql-gb` GB of logfmt lines and as many GB of
 //! JSON lines into streams labelled `app="x"` (and `format="logfmt"` or
-//! `format="json"`), then times a line filter over all of them,
+//! `format="json"`), then times line filters over all of them (`|=` the
+//! needle, which storage may skip blocks on; `|~ "(?i)needle"`, which it may
+//! not; and a count of a string most blocks hold),
 //! `sum by (level) (count_over_time({app="x", format="logfmt"} | logfmt [1m]))`
 //! as a range query with step = range (the points add up to the line count of
 //! every level, which is checked) and `{app="x", format="json"} | json |
@@ -2396,8 +2398,8 @@ fn median(v: &[f64]) -> f64 {
 }
 
 /// `--logql`: pushes logfmt and JSON lines labelled `app="x"` into one balsa,
-/// then times a line filter, a logfmt metric query and a JSON log query over
-/// all of them, each `--queries` times, and checks every answer.
+/// then times three line filters, a logfmt metric query and a JSON log query
+/// over all of them, each `--queries` times, and checks every answer.
 fn run_logql(a: &Args, command_line: String, cores: usize) -> Result<bool> {
     let run_started = Instant::now();
     let mut ok = true;
