@@ -43,13 +43,18 @@ fn put_str(buf: &mut Vec<u8>, s: &str) {
     buf.extend_from_slice(s.as_bytes());
 }
 
-fn get_str<'a>(buf: &'a [u8], pos: &mut usize) -> Result<&'a str> {
-    let len = get_varint(buf, pos)? as usize;
-    let end = pos.checked_add(len).filter(|e| *e <= buf.len());
+/// A length-prefixed byte string at `pos`, which moves past it.
+fn get_bytes<'a>(buf: &'a [u8], pos: &mut usize) -> Result<&'a [u8]> {
+    let len = get_varint(buf, pos)?;
+    let end = usize::try_from(len).ok().and_then(|l| pos.checked_add(l)).filter(|e| *e <= buf.len());
     let end = end.ok_or_else(|| StorageError::corrupt("truncated string"))?;
-    let s = std::str::from_utf8(&buf[*pos..end]).map_err(|_| StorageError::corrupt("invalid utf-8"))?;
+    let bytes = &buf[*pos..end];
     *pos = end;
-    Ok(s)
+    Ok(bytes)
+}
+
+fn get_str<'a>(buf: &'a [u8], pos: &mut usize) -> Result<&'a str> {
+    std::str::from_utf8(get_bytes(buf, pos)?).map_err(|_| StorageError::corrupt("invalid utf-8"))
 }
 
 pub fn encode_entry(buf: &mut Vec<u8>, e: &Entry) {
@@ -90,20 +95,13 @@ pub fn decode_entry_into(buf: &[u8], pos: &mut usize, out: &mut Entry) -> Result
 /// structured metadata bytes), without copying or validating its text.
 pub fn entry_extent(buf: &[u8], pos: &mut usize) -> Result<(i64, u64)> {
     let ts = unzigzag(get_varint(buf, pos)?);
-    let mut size = skip_bytes(buf, pos)?;
+    let mut size = get_bytes(buf, pos)?.len() as u64;
     let n = get_varint(buf, pos)?;
     for _ in 0..n {
-        size += skip_bytes(buf, pos)?;
-        size += skip_bytes(buf, pos)?;
+        size += get_bytes(buf, pos)?.len() as u64;
+        size += get_bytes(buf, pos)?.len() as u64;
     }
     Ok((ts, size))
-}
-
-fn skip_bytes(buf: &[u8], pos: &mut usize) -> Result<u64> {
-    let len = get_varint(buf, pos)?;
-    let end = usize::try_from(len).ok().and_then(|l| pos.checked_add(l)).filter(|e| *e <= buf.len());
-    *pos = end.ok_or_else(|| StorageError::corrupt("truncated string"))?;
-    Ok(len)
 }
 
 /// Fingerprint of everything that makes two entries of a stream identical.

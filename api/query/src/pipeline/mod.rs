@@ -167,7 +167,8 @@ impl Pipeline {
         self
     }
 
-    /// What storage may skip on: the `|=` filters that run before any stage
+    /// What storage may skip on: the text the positive line filters need
+    /// (see `LineMatcher::required_text`) among the stages before any that
     /// rewrites the line (later ones see another line). Every stage can only
     /// drop a line, so each of them must pass for a line to come out.
     pub(crate) fn line_hint(&self) -> LineHint {
