@@ -43,69 +43,6 @@ impl DeleteSelector {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use balsa_model::{Direction, MemStreams, StreamReader};
-
-    use super::*;
-
-    #[test]
-    fn selector_and_line_filters_only() {
-        let d = DeleteSelector::parse(r#"{app="a"} |= "secret" != "keep""#).unwrap();
-        let a = Labels::from_pairs([("app", "a")]);
-        assert!(d.selects(&a));
-        assert!(!d.selects(&Labels::from_pairs([("app", "b")])));
-        let mut m = d.entries_of(&a);
-        assert!(m(&Entry::new(1, "a secret here")));
-        assert!(!m(&Entry::new(1, "a secret to keep")));
-        assert!(!m(&Entry::new(1, "public")));
-        let all = DeleteSelector::parse(r#"{app="a"}"#).unwrap();
-        assert!(all.entries_of(&a)(&Entry::new(1, "anything")));
-        for bad in [r#"{app="a"} | json"#, r#"count_over_time({app="a"}[1m])"#, "nope", r#"{app="a"} | x="y""#] {
-            assert!(DeleteSelector::parse(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn pending_requests_hide_their_lines() {
-        let mut mem = MemStreams::new();
-        let a = Labels::from_pairs([("app", "a")]);
-        let b = Labels::from_pairs([("app", "b")]);
-        for (labels, tenant) in [(&a, "t"), (&b, "t"), (&a, "other")] {
-            mem.push(
-                tenant,
-                labels.clone(),
-                (1..=6)
-                    .map(|i| Entry::new(i, format!("line {i} {}", if i % 2 == 0 { "secret" } else { "ok" })))
-                    .collect::<Vec<_>>(),
-            );
-        }
-        let pending: std::sync::Arc<[PendingDelete]> = vec![PendingDelete {
-            tenant: "t".into(),
-            selector: DeleteSelector::parse(r#"{app="a"} |= "secret""#).unwrap(),
-            start_ns: 2,
-            end_ns: 4,
-        }]
-        .into();
-        let reader = DeleteFiltered::new(mem, pending);
-        let read = |tenant: &str, want: &Labels| {
-            let mut out = Vec::new();
-            for s in reader.streams(tenant, 0, 100, &mut |l| l == want).unwrap() {
-                reader
-                    .entries(tenant, s.id, 0, 100, Direction::Forward, &mut |e: &Entry| {
-                        out.push(e.ts_ns);
-                        true
-                    })
-                    .unwrap();
-            }
-            out
-        };
-        assert_eq!(read("t", &a), vec![1, 3, 5, 6], "2 and 4 match the request; 6 is after its end");
-        assert_eq!(read("t", &b), vec![1, 2, 3, 4, 5, 6], "another stream");
-        assert_eq!(read("other", &a), vec![1, 2, 3, 4, 5, 6], "another tenant");
-    }
-}
-
 /// A delete request not processed yet: its lines are hidden from queries
 /// already, as Loki does.
 pub struct PendingDelete {
@@ -195,5 +132,68 @@ impl<R: balsa_model::StreamReader> balsa_model::StreamReader for DeleteFiltered<
             deleted || visit(e)
         })?;
         Ok(balsa_model::Skipped::default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use balsa_model::{Direction, MemStreams, StreamReader};
+
+    use super::*;
+
+    #[test]
+    fn selector_and_line_filters_only() {
+        let d = DeleteSelector::parse(r#"{app="a"} |= "secret" != "keep""#).unwrap();
+        let a = Labels::from_pairs([("app", "a")]);
+        assert!(d.selects(&a));
+        assert!(!d.selects(&Labels::from_pairs([("app", "b")])));
+        let mut m = d.entries_of(&a);
+        assert!(m(&Entry::new(1, "a secret here")));
+        assert!(!m(&Entry::new(1, "a secret to keep")));
+        assert!(!m(&Entry::new(1, "public")));
+        let all = DeleteSelector::parse(r#"{app="a"}"#).unwrap();
+        assert!(all.entries_of(&a)(&Entry::new(1, "anything")));
+        for bad in [r#"{app="a"} | json"#, r#"count_over_time({app="a"}[1m])"#, "nope", r#"{app="a"} | x="y""#] {
+            assert!(DeleteSelector::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn pending_requests_hide_their_lines() {
+        let mut mem = MemStreams::new();
+        let a = Labels::from_pairs([("app", "a")]);
+        let b = Labels::from_pairs([("app", "b")]);
+        for (labels, tenant) in [(&a, "t"), (&b, "t"), (&a, "other")] {
+            mem.push(
+                tenant,
+                labels.clone(),
+                (1..=6)
+                    .map(|i| Entry::new(i, format!("line {i} {}", if i % 2 == 0 { "secret" } else { "ok" })))
+                    .collect::<Vec<_>>(),
+            );
+        }
+        let pending: std::sync::Arc<[PendingDelete]> = vec![PendingDelete {
+            tenant: "t".into(),
+            selector: DeleteSelector::parse(r#"{app="a"} |= "secret""#).unwrap(),
+            start_ns: 2,
+            end_ns: 4,
+        }]
+        .into();
+        let reader = DeleteFiltered::new(mem, pending);
+        let read = |tenant: &str, want: &Labels| {
+            let mut out = Vec::new();
+            for s in reader.streams(tenant, 0, 100, &mut |l| l == want).unwrap() {
+                reader
+                    .entries(tenant, s.id, 0, 100, Direction::Forward, &mut |e: &Entry| {
+                        out.push(e.ts_ns);
+                        true
+                    })
+                    .unwrap();
+            }
+            out
+        };
+        assert_eq!(read("t", &a), vec![1, 3, 5, 6], "2 and 4 match the request; 6 is after its end");
+        assert_eq!(read("t", &b), vec![1, 2, 3, 4, 5, 6], "another stream");
+        assert_eq!(read("other", &a), vec![1, 2, 3, 4, 5, 6], "another tenant");
     }
 }

@@ -15,15 +15,16 @@
 //!   carry their structured metadata and parsed labels ([`LogEntry`]).
 //! - **Label queries** ([`label_names`], [`label_values`], [`series`]):
 //!   sorted and de-duplicated, restricted to streams with data in range.
-//! - **Metric queries without log data** ([`eval_instant`], [`eval_range`]):
-//!   literals, `vector()`, binary operators (arithmetic, comparisons with
-//!   and without `bool`, `and`/`or`/`unless`, `on`/`ignoring` one-to-one
-//!   matching), vector aggregations (except `approx_topk`) and
-//!   `label_replace`. `vector(1)+vector(1)` is one sample of 2, no labels.
+//! - **Metric queries** ([`eval_instant`], [`eval_range`]): range
+//!   aggregations over logs and unwrapped values run next to the data
+//!   (`metric/range.rs`), each shard returning partial series that the
+//!   querying node merges; then literals, `vector()`, binary operators with
+//!   vector matching (`on`/`ignoring`, `group_left`/`group_right`), vector
+//!   aggregations, `label_replace` and `offset` (`metric/ops.rs`).
 //!
-//! # Not yet (errors of kind [`ErrorKind::Unsupported`], HTTP 400)
-//! - Range aggregations over logs (`count_over_time`, `rate`, ...) and
-//!   anything built on them; `group_left`/`group_right`; `approx_topk`.
+//! Shards are read in parallel, a few worker threads taking the next shard
+//! (`shards.rs`); results are merged in shard order, so they do not depend
+//! on the number of cores.
 //!
 //! Errors: [`QueryError`] with [`ErrorKind`] `BadQuery` (400), `Unsupported`
 //! (400) or `Storage` (500).
@@ -36,6 +37,7 @@ mod labels;
 mod logs;
 mod metric;
 mod pipeline;
+mod shards;
 
 pub use deletion::{DeleteFiltered, DeleteSelector, PendingDelete};
 pub use error::{ErrorKind, QueryError, TIMEOUT_MESSAGE};

@@ -7,10 +7,11 @@
 use std::collections::{HashMap, HashSet};
 
 use balsa_logql::{LogExpr, Matcher};
-use balsa_model::{Direction, Entry, LabelPair, Labels, StreamReader};
+use balsa_model::{Direction, Entry, LabelPair, Labels, LineHint, StreamReader};
 
 use crate::error::QueryError;
 use crate::pipeline::{LabelSet, Pipeline};
+use crate::shards;
 
 /// A log query over `[start_ns, end_ns)`.
 #[derive(Clone, Copy, Debug)]
@@ -83,6 +84,16 @@ pub struct QueryStats {
     pub entries_returned: u64,
 }
 
+impl QueryStats {
+    /// Adds another part's counts (`entries_returned` is set by the merge).
+    pub(crate) fn add(&mut self, other: &QueryStats) {
+        self.streams_matched += other.streams_matched;
+        self.lines_processed += other.lines_processed;
+        self.bytes_processed += other.bytes_processed;
+        self.post_filter_lines += other.post_filter_lines;
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LogQueryResult {
     /// Streams sorted by labels; each with its entries in query direction.
@@ -124,13 +135,73 @@ impl Groups {
     }
 }
 
+/// What one shard contributed: its result label sets and, per selected
+/// stream, (index into `groups`, entry) in read order.
+#[derive(Default)]
+struct ShardPart {
+    groups: Groups,
+    sources: Vec<Vec<(usize, LogEntry)>>,
+    stats: QueryStats,
+}
+
+/// Runs the pipeline over every selected stream of one shard.
+fn read_shard(
+    reader: &dyn StreamReader,
+    q: &LogQuery<'_>,
+    pipeline: &Pipeline,
+    hint: &LineHint,
+) -> Result<ShardPart, QueryError> {
+    let (start, end) = (q.start_ns, q.end_ns);
+    let matchers = &q.expr.matchers;
+    let mut part = ShardPart::default();
+    let ShardPart { groups, sources, stats } = &mut part;
+    let required = required_pairs(matchers);
+    let streams = reader.streams_with(q.tenant, start, end, &required, &mut |l: &Labels| selects(matchers, l))?;
+    for s in streams {
+        if !selects(matchers, &s.labels) {
+            continue;
+        }
+        stats.streams_matched += 1;
+        let mut kept: Vec<(usize, LogEntry)> = Vec::new();
+        let mut sp = pipeline.for_stream(&s.labels);
+        let skipped = reader.entries_hinted(q.tenant, s.id, start, end, q.direction, hint, &mut |e: &Entry| {
+            if e.ts_ns < start || e.ts_ns >= end {
+                return true;
+            }
+            stats.lines_processed += 1;
+            stats.bytes_processed += e.size() as u64;
+            let Some(p) = sp.process(e) else { return true };
+            let group = groups.index(p.labels);
+            kept.push((
+                group,
+                LogEntry {
+                    ts_ns: e.ts_ns,
+                    line: p.line.to_string(),
+                    structured_metadata: p.labels.structured_metadata(),
+                    parsed: p.labels.parsed(),
+                },
+            ));
+            // With an interval, skipped entries don't count towards the limit.
+            q.interval_ns > 0 || !(q.limit > 0 && kept.len() >= q.limit)
+        })?;
+        stats.lines_processed += skipped.lines;
+        stats.bytes_processed += skipped.bytes;
+        stats.post_filter_lines += kept.len() as u64;
+        if !kept.is_empty() {
+            sources.push(kept);
+        }
+    }
+    Ok(part)
+}
+
 /// Runs a log query against one reader per shard.
 ///
-/// Each stream contributes at most `limit` entries that pass the pipeline
-/// (read in the query direction, so they are the only candidates); the
-/// candidates are then ordered by timestamp in the query direction, ties
-/// broken by result labels (ascending for forward, descending for backward)
-/// and then by the order storage returned them in. Identical results of the
+/// Shards are read in parallel (see [`crate::shards`]). Each stream
+/// contributes at most `limit` entries that pass the pipeline (read in the
+/// query direction, so they are the only candidates); the candidates are
+/// then ordered by timestamp in the query direction, ties broken by result
+/// labels (ascending for forward, descending for backward) and then by the
+/// order readers and storage returned them in. Identical results of the
 /// same stream reported by two readers are returned once.
 pub fn run_log_query(readers: &[&dyn StreamReader], q: &LogQuery<'_>) -> Result<LogQueryResult, QueryError> {
     let pipeline = Pipeline::compile(&q.expr.stages)?;
@@ -139,55 +210,49 @@ pub fn run_log_query(readers: &[&dyn StreamReader], q: &LogQuery<'_>) -> Result<
     if q.end_ns <= q.start_ns {
         return Ok(LogQueryResult { streams: Vec::new(), stats });
     }
-    let (start, end) = (q.start_ns, q.end_ns);
-    let matchers = &q.expr.matchers;
+    // Each worker compiles its own pipeline: stages hold per-query state
+    // that need not be shared between threads.
+    let parts = shards::map_readers(
+        readers,
+        shards::worker_threads(),
+        || Pipeline::compile(&q.expr.stages),
+        |pipeline, reader| match pipeline {
+            Ok(p) => read_shard(reader, q, p, &hint),
+            Err(e) => Err(e.clone()),
+        },
+    );
 
-    let mut groups = Groups::default();
-    // Per selected stream (and replica): (result group, entry), in read order.
+    // One index over every shard's result label sets, in reader order.
+    let mut index_of: HashMap<Labels, usize> = HashMap::new();
     let mut sources: Vec<Vec<(usize, LogEntry)>> = Vec::new();
-    for reader in readers {
-        let required = required_pairs(matchers);
-        let streams = reader.streams_with(q.tenant, start, end, &required, &mut |l: &Labels| selects(matchers, l))?;
-        for s in streams {
-            if !selects(matchers, &s.labels) {
-                continue;
+    for part in parts {
+        let part = part?;
+        let global: Vec<usize> = part
+            .groups
+            .labels
+            .into_iter()
+            .map(|l| {
+                let next = index_of.len();
+                *index_of.entry(l).or_insert(next)
+            })
+            .collect();
+        for mut entries in part.sources {
+            for (g, _) in &mut entries {
+                *g = global[*g];
             }
-            stats.streams_matched += 1;
-            let mut kept: Vec<(usize, LogEntry)> = Vec::new();
-            let mut sp = pipeline.for_stream(&s.labels);
-            let skipped = reader.entries_hinted(q.tenant, s.id, start, end, q.direction, &hint, &mut |e: &Entry| {
-                if e.ts_ns < start || e.ts_ns >= end {
-                    return true;
-                }
-                stats.lines_processed += 1;
-                stats.bytes_processed += e.size() as u64;
-                let Some(p) = sp.process(e) else { return true };
-                let group = groups.index(p.labels);
-                kept.push((
-                    group,
-                    LogEntry {
-                        ts_ns: e.ts_ns,
-                        line: p.line.to_string(),
-                        structured_metadata: p.labels.structured_metadata(),
-                        parsed: p.labels.parsed(),
-                    },
-                ));
-                // With an interval, skipped entries don't count towards the limit.
-                q.interval_ns > 0 || !(q.limit > 0 && kept.len() >= q.limit)
-            })?;
-            stats.lines_processed += skipped.lines;
-            stats.bytes_processed += skipped.bytes;
-            stats.post_filter_lines += kept.len() as u64;
-            if !kept.is_empty() {
-                sources.push(kept);
-            }
+            sources.push(entries);
         }
+        stats.add(&part.stats);
+    }
+    let mut labels_of = vec![Labels::default(); index_of.len()];
+    for (l, i) in index_of {
+        labels_of[i] = l;
     }
 
     // Rank result label sets.
-    let mut sorted: Vec<usize> = (0..groups.labels.len()).collect();
-    sorted.sort_by(|&a, &b| groups.labels[a].cmp(&groups.labels[b]));
-    let mut rank_of = vec![0usize; groups.labels.len()];
+    let mut sorted: Vec<usize> = (0..labels_of.len()).collect();
+    sorted.sort_by(|&a, &b| labels_of[a].cmp(&labels_of[b]));
+    let mut rank_of = vec![0usize; labels_of.len()];
     for (rank, &g) in sorted.iter().enumerate() {
         rank_of[g] = rank;
     }
@@ -238,7 +303,7 @@ pub fn run_log_query(readers: &[&dyn StreamReader], q: &LogQuery<'_>) -> Result<
     }
     stats.entries_returned = taken as u64;
 
-    let mut labels: Vec<Option<Labels>> = groups.labels.into_iter().map(Some).collect();
+    let mut labels: Vec<Option<Labels>> = labels_of.into_iter().map(Some).collect();
     let mut streams = Vec::new();
     for (rank, entries) in grouped.into_iter().enumerate() {
         if !entries.is_empty() {

@@ -22,6 +22,7 @@ use crate::convert;
 use crate::error::QueryError;
 use crate::logs::{QueryStats, required_pairs, selects};
 use crate::pipeline::{LabelPredicate, LabelSet, Pipeline, filter_names};
+use crate::shards;
 
 const ERROR_LABEL: &str = "__error__";
 const SAMPLE_EXTRACTION_ERR: &str = "SampleExtractionErr";
@@ -64,7 +65,7 @@ struct Partial {
 
 impl Partial {
     fn merge(&mut self, other: Partial) {
-        add_stats(&mut self.stats, &other.stats);
+        self.stats.add(&other.stats);
         for (labels, acc) in other.series {
             match self.index.get(&labels) {
                 Some(&i) => self.series[i].1.merge(acc),
@@ -75,13 +76,6 @@ impl Partial {
             }
         }
     }
-}
-
-fn add_stats(into: &mut QueryStats, s: &QueryStats) {
-    into.streams_matched += s.streams_matched;
-    into.lines_processed += s.lines_processed;
-    into.bytes_processed += s.bytes_processed;
-    into.post_filter_lines += s.post_filter_lines;
 }
 
 /// Which labels a series keeps.
@@ -205,36 +199,18 @@ pub(crate) fn eval_range_aggregation(
         LabelPredicate::compile(f)?;
     }
 
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 8);
-    let readers = ctx.readers;
-    let tenant = ctx.tenant;
-    let deadline = ctx.limits.deadline;
-    let chunk = readers.len().div_ceil(threads).max(1);
-    let partials: Vec<Result<Partial, QueryError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = readers
-            .chunks(chunk)
-            .map(|group| {
-                let plan = &plan;
-                scope.spawn(move || {
-                    let mut acc = Partial::default();
-                    for reader in group {
-                        let p = read_shard(*reader, tenant, plan, lo, hi, deadline)?;
-                        acc.merge(p);
-                    }
-                    Ok(acc)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err(QueryError::Storage("query worker panicked".into()))))
-            .collect()
-    });
+    let (tenant, deadline) = (ctx.tenant, ctx.limits.deadline);
+    let partials = shards::map_readers(
+        ctx.readers,
+        shards::worker_threads(),
+        || (),
+        |_, reader| read_shard(reader, tenant, &plan, lo, hi, deadline),
+    );
     let mut total = Partial::default();
     for p in partials {
         total.merge(p?);
     }
-    add_stats(&mut ctx.stats, &total.stats);
+    ctx.stats.add(&total.stats);
     ctx.check_deadline()?;
 
     let mut out: Vec<StepSeries> = Vec::with_capacity(total.series.len());
