@@ -21,8 +21,9 @@
 //! With `--logql` it pushes `--logql-gb` GB of logfmt lines and as many GB of
 //! JSON lines into streams labelled `app="x"` (and `format="logfmt"` or
 //! `format="json"`), then times line filters over all of them (`|=` the
-//! needle, which storage may skip blocks on; `|~ "(?i)needle"`, which it may
-//! not; and a count of a string most blocks hold),
+//! needle, which storage may skip blocks on; `|~ "(?i)needle"`, whose blocks
+//! storage searches with the regex itself; and a count of a string most
+//! blocks hold, which is tested line by line),
 //! `sum by (level) (count_over_time({app="x", format="logfmt"} | logfmt [1m]))`
 //! as a range query with step = range (the points add up to the line count of
 //! every level, which is checked) and `{app="x", format="json"} | json |
@@ -2513,8 +2514,8 @@ fn run_logql(a: &Args, command_line: String, cores: usize) -> Result<bool> {
             target_mb: TARGET_LINE_FILTER_MB,
         },
         Spec {
-            // The same needle through a case-insensitive regex, which gives
-            // storage no hint: every line is decoded and tested.
+            // The same needle through a case-insensitive regex: too many
+            // literals, so storage searches blocks with the regex itself.
             name: "(?i) filter",
             target: log_target(&regex_q, ds.needles as u64 + 1000),
             query: regex_q,

@@ -42,15 +42,48 @@ impl ReadError {
     }
 }
 
-/// Text that every line the caller wants contains: for each group, at least
-/// one of its byte strings (a leading `|= "a" or "b"` line filter is one
-/// group). A hint, not a filter: the caller still filters every entry it is
-/// given, and storage may leave out entries it can tell contain no string of
-/// some group, usually whole blocks after one search of their bytes. A hint
-/// with no groups leaves nothing out.
+/// What every line the caller wants holds: for each group, at least one of
+/// its needles (a leading `|= "a" or "b"` line filter is one group). A hint,
+/// not a filter: the caller still filters every entry it is given, and
+/// storage may leave out entries it can tell hold no needle of some group,
+/// usually whole blocks after one search of their bytes. A hint with no
+/// groups leaves nothing out.
 #[derive(Clone, Debug, Default)]
 pub struct LineHint {
-    groups: Vec<Vec<memchr::memmem::Finder<'static>>>,
+    groups: Vec<Vec<Finder>>,
+}
+
+/// One thing a wanted line may hold.
+#[derive(Clone, Debug)]
+pub enum Needle {
+    /// These bytes.
+    Text(Vec<u8>),
+    /// Text a [`BytePattern`] finds.
+    Pattern(std::sync::Arc<dyn BytePattern>),
+}
+
+/// A search the engine knows and storage runs as is, such as a regular
+/// expression without anchors or word boundaries.
+pub trait BytePattern: Send + Sync + std::fmt::Debug {
+    /// Whether `bytes` holds a match. A match inside a line must also be
+    /// found when the line is part of bigger text (a block of encoded
+    /// entries), so the pattern may not look at what surrounds its match.
+    fn is_in(&self, bytes: &[u8]) -> bool;
+}
+
+#[derive(Clone, Debug)]
+enum Finder {
+    Text(memchr::memmem::Finder<'static>),
+    Pattern(std::sync::Arc<dyn BytePattern>),
+}
+
+impl Finder {
+    fn is_in(&self, bytes: &[u8]) -> bool {
+        match self {
+            Finder::Text(f) => f.find(bytes).is_some(),
+            Finder::Pattern(p) => p.is_in(bytes),
+        }
+    }
 }
 
 impl LineHint {
@@ -61,9 +94,21 @@ impl LineHint {
         G: IntoIterator<Item = S>,
         S: AsRef<[u8]>,
     {
+        Self::of(groups.into_iter().map(|g| g.into_iter().map(|s| Needle::Text(s.as_ref().to_vec()))))
+    }
+
+    /// A hint from groups of needles (empty groups are ignored, as in [`LineHint::new`]).
+    pub fn of<G: IntoIterator<Item = Needle>>(groups: impl IntoIterator<Item = G>) -> Self {
         let groups = groups
             .into_iter()
-            .map(|g| g.into_iter().map(|s| memchr::memmem::Finder::new(s.as_ref()).into_owned()).collect::<Vec<_>>())
+            .map(|g| {
+                g.into_iter()
+                    .map(|n| match n {
+                        Needle::Text(t) => Finder::Text(memchr::memmem::Finder::new(&t).into_owned()),
+                        Needle::Pattern(p) => Finder::Pattern(p),
+                    })
+                    .collect::<Vec<_>>()
+            })
             .filter(|g| !g.is_empty())
             .collect();
         Self { groups }
@@ -74,10 +119,10 @@ impl LineHint {
         self.groups.is_empty()
     }
 
-    /// Whether `bytes` contains a string of every group. Any text that holds a
+    /// Whether `bytes` holds a needle of every group. Any text that holds a
     /// wanted line (a line, or a block of encoded entries) passes.
     pub fn may_contain(&self, bytes: &[u8]) -> bool {
-        self.groups.iter().all(|g| g.iter().any(|f| f.find(bytes).is_some()))
+        self.groups.iter().all(|g| g.iter().any(|f| f.is_in(bytes)))
     }
 }
 
@@ -255,6 +300,26 @@ mod tests {
         let empty_group: Vec<Vec<&str>> = vec![vec![]];
         assert!(LineHint::new(empty_group).is_empty(), "an empty group is ignored, not a hide-all");
         assert!(LineHint::new([[""]]).may_contain(b""), "an empty string is in every line");
+    }
+
+    /// Digits followed by "ms", as a stand-in for an engine's pattern.
+    #[derive(Debug)]
+    struct DigitsMs;
+
+    impl BytePattern for DigitsMs {
+        fn is_in(&self, bytes: &[u8]) -> bool {
+            bytes.windows(3).any(|w| w[0].is_ascii_digit() && &w[1..] == b"ms")
+        }
+    }
+
+    #[test]
+    fn pattern_needles_mix_with_text_in_a_group() {
+        let p: std::sync::Arc<dyn BytePattern> = std::sync::Arc::new(DigitsMs);
+        let hint = LineHint::of([vec![Needle::Pattern(p), Needle::Text(b"slow".to_vec())], vec![Needle::Text(b"GET".to_vec())]]);
+        assert!(hint.may_contain(b"GET took 5ms"));
+        assert!(hint.may_contain(b"GET was slow"));
+        assert!(!hint.may_contain(b"GET took ms"), "neither needle of the first group");
+        assert!(!hint.may_contain(b"PUT took 5ms"), "the second group is missing");
     }
 
     #[test]

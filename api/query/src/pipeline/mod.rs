@@ -168,14 +168,14 @@ impl Pipeline {
     }
 
     /// What storage may skip on: the text the positive line filters need
-    /// (see `LineMatcher::required_text`) among the stages before any that
+    /// (see `LineMatcher::required`) among the stages before any that
     /// rewrites the line (later ones see another line). Every stage can only
     /// drop a line, so each of them must pass for a line to come out.
     pub(crate) fn line_hint(&self) -> LineHint {
         let on_stored_line =
             self.steps.iter().take_while(|s| !matches!(s, Step::LineFormat(_) | Step::Decolorize | Step::Unpack));
-        LineHint::new(on_stored_line.filter_map(|s| match s {
-            Step::Line(m) => m.required_text(),
+        LineHint::of(on_stored_line.filter_map(|s| match s {
+            Step::Line(m) => m.required(),
             _ => None,
         }))
     }

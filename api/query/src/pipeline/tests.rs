@@ -37,7 +37,7 @@ fn run(q: &str, stream: Pairs, sm: Pairs, line: &str) -> Option<(String, String)
 
 /// Which lines the line hint of `q` rules out (storage may skip them).
 #[test]
-fn line_hints_come_from_contains_filters_on_the_stored_line() {
+fn line_hints_come_from_positive_filters_on_the_stored_line() {
     // (query, line, whether the hint lets the line through)
     let cases = [
         (r#"{a="b"}"#, "anything", true),
@@ -48,15 +48,19 @@ fn line_hints_come_from_contains_filters_on_the_stored_line() {
         (r#"{a="b"} |= "x" or "y""#, "neither", false),
         (r#"{a="b"} |= "x" |= "z""#, "x but not the other", false),
         (r#"{a="b"} |= "x" |= "z""#, "x and z", true),
-        // Regexes give the literals every match starts with, when few.
+        // Regexes give the literals every match starts with, when few, else
+        // themselves when they do not look around their match.
         (r#"{a="b"} |~ "needle""#, "hay", false),
         (r#"{a="b"} |~ "err(or)?|warn""#, "a warning", true),
         (r#"{a="b"} |~ "err(or)?|warn""#, "an ERROR", false),
         (r#"{a="b"} |~ "x+y""#, "xxy", true),
         (r#"{a="b"} |~ "x+y""#, "y", false),
-        (r#"{a="b"} |~ "(?i)needle""#, "hay", true),
+        (r#"{a="b"} |~ "(?i)needle""#, "hay", false),
+        (r#"{a="b"} |~ "(?i)needle""#, "a NeeDle", true),
+        (r#"{a="b"} |~ "(?i)\\bneedle""#, "hay", true),
         (r#"{a="b"} |~ "a*""#, "hay", true),
-        (r#"{a="b"} |~ ".*needle""#, "hay", true),
+        (r#"{a="b"} |~ ".*needle""#, "hay", false),
+        (r#"{a="b"} |~ ".*needle""#, "needles", true),
         (r#"{a="b"} |= "x" or "y" |~ "z""#, "y z", true),
         // Patterns: their longest literal.
         (r#"{a="b"} |> "<_> needle <_>""#, "hay", false),
