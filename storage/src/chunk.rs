@@ -142,7 +142,13 @@ pub fn decompress_block(data: &[u8], block: &BlockMeta, plain: &mut Vec<u8>) -> 
 /// are left as they were, so that a smaller block does not free buffers the
 /// next block would allocate again.
 pub fn decode_entries_into(plain: &[u8], block: &BlockMeta, out: &mut Vec<Entry>) -> Result<usize> {
-    let mut n = 0;
+    decode_entries_at(plain, block, out, 0)
+}
+
+/// Like [`decode_entries_into`], into the entries of `out` from index `from`
+/// on (`from <= out.len()`), after entries decoded earlier.
+pub fn decode_entries_at(plain: &[u8], block: &BlockMeta, out: &mut Vec<Entry>, from: usize) -> Result<usize> {
+    let mut n = from;
     let mut pos = 0;
     while pos < plain.len() {
         if n == out.len() {
@@ -151,10 +157,10 @@ pub fn decode_entries_into(plain: &[u8], block: &BlockMeta, out: &mut Vec<Entry>
         decode_entry_into(plain, &mut pos, &mut out[n])?;
         n += 1;
     }
-    if n != block.entries as usize {
+    if n - from != block.entries as usize {
         return Err(StorageError::corrupt("block entry count mismatch"));
     }
-    Ok(n)
+    Ok(n - from)
 }
 
 /// The entries of a decompressed block with `start_ns <= ts < end_ns`, as

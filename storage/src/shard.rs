@@ -999,32 +999,39 @@ impl ShardReader {
         Ok(ChunkBytes { meta_key: meta_key.to_vec(), bytes, offset: 0 })
     }
 
-    /// The entries of `src` with `start <= ts < end`, except those `hint`
-    /// rules out, which are added to `skipped` instead.
+    /// Appends the entries of `src` with `start <= ts < end` to `bufs` (after
+    /// its first `len`), except those `hint` rules out, which are added to
+    /// `skipped` instead.
     #[allow(clippy::too_many_arguments)]
-    fn load(
+    fn load_into(
         &self,
         id: StreamId,
         src: &Source,
-        start: i64,
-        end: i64,
+        (start, end): (i64, i64),
         cache: &mut Option<ChunkBytes>,
         hint: &LineHint,
         skipped: &mut Skipped,
-    ) -> Result<Vec<Entry>> {
-        let mut out = Vec::new();
+        bufs: &mut ReadBuffers,
+    ) -> Result<()> {
+        let ReadBuffers { plain, entries, len } = bufs;
         match &src.block {
             Some((loc, block)) => {
                 if let Some(data) = self.chunk_data(loc, cache)? {
-                    let mut plain = Vec::new();
-                    chunk::decompress_block(data, block, &mut plain)?;
-                    if !hint.may_contain(&plain) {
-                        *skipped += chunk::count_entries(&plain, block, start, end)?;
-                        return Ok(out);
+                    chunk::decompress_block(data, block, plain)?;
+                    if !hint.may_contain(plain) {
+                        *skipped += chunk::count_entries(plain, block, start, end)?;
+                        return Ok(());
                     }
-                    let n = chunk::decode_entries_into(&plain, block, &mut out)?;
-                    out.truncate(n);
-                    out.retain(|e| e.ts_ns >= start && e.ts_ns < end);
+                    let n = chunk::decode_entries_at(plain, block, entries, *len)?;
+                    // Keep the entries in range, moving (not dropping) the others.
+                    let mut kept = *len;
+                    for i in *len..*len + n {
+                        if entries[i].ts_ns >= start && entries[i].ts_ns < end {
+                            entries.swap(kept, i);
+                            kept += 1;
+                        }
+                    }
+                    *len = kept;
                 }
             }
             None => {
@@ -1033,20 +1040,19 @@ impl ShardReader {
                 self.kv.scan(&lo, &hi, false, &mut |_, v| {
                     // A head value is one encoded entry: the hint is tried on
                     // its bytes before anything is decoded.
-                    let decoded = if hint.may_contain(v) {
-                        decode_entry(v, &mut 0).map(Some)
+                    let done = if hint.may_contain(v) {
+                        if *len == entries.len() {
+                            entries.push(Entry::new(0, String::new()));
+                        }
+                        codec::decode_entry_into(v, &mut 0, &mut entries[*len]).map(|()| *len += 1)
                     } else {
                         codec::entry_extent(v, &mut 0).map(|(_, size)| {
                             skipped.lines += 1;
                             skipped.bytes += size;
-                            None
                         })
                     };
-                    match decoded {
-                        Ok(e) => {
-                            out.extend(e);
-                            true
-                        }
+                    match done {
+                        Ok(()) => true,
                         Err(e) => {
                             err = Some(e);
                             false
@@ -1058,7 +1064,39 @@ impl ShardReader {
                 }
             }
         }
-        Ok(out)
+        Ok(())
+    }
+}
+
+/// Buffers a thread reuses from read to read (one `entries_hinted` call per
+/// stream): decoded entries keep their line allocations, so that a scan of
+/// millions of lines does not allocate and free one per line.
+#[derive(Default)]
+struct ReadBuffers {
+    /// A decompressed block.
+    plain: Vec<u8>,
+    /// Decoded entries; the first `len` are the current group's.
+    entries: Vec<Entry>,
+    len: usize,
+}
+
+/// Buffers holding more entries than this are freed after a read, not kept.
+const MAX_KEPT_ENTRIES: usize = 1 << 16;
+
+thread_local! {
+    static READ_BUFFERS: std::cell::RefCell<ReadBuffers> = std::cell::RefCell::default();
+}
+
+impl ReadBuffers {
+    /// This thread's buffers (new ones if a read on this thread holds them).
+    fn take() -> Self {
+        READ_BUFFERS.with(|b| std::mem::take(&mut *b.borrow_mut()))
+    }
+
+    fn give_back(self) {
+        if self.entries.len() <= MAX_KEPT_ENTRIES {
+            READ_BUFFERS.with(|b| *b.borrow_mut() = self);
+        }
     }
 }
 
@@ -1168,47 +1206,53 @@ impl StreamReader for ShardReader {
             groups.reverse();
         }
         let mut cache = None;
-        // Reused across single-block groups: their entries' buffers too.
-        let mut plain: Vec<u8> = Vec::new();
-        let mut block_entries: Vec<Entry> = Vec::new();
+        let mut bufs = ReadBuffers::take();
         let in_range = |e: &&Entry| e.ts_ns >= start_ns && e.ts_ns < end_ns;
         for group in groups {
-            let mut entries = match group.as_slice() {
+            bufs.len = 0;
+            if let [Source { block: Some((loc, block)), .. }] = group.as_slice() {
                 // A group that is one sealed block already in order (strictly,
                 // so without duplicates) is visited as decoded.
-                [Source { block: Some((loc, block)), .. }] => {
-                    let Some(data) = self.chunk_data(loc, &mut cache)? else {
-                        continue;
-                    };
-                    chunk::decompress_block(data, block, &mut plain)?;
-                    if !hint.may_contain(&plain) {
-                        skipped += chunk::count_entries(&plain, block, start_ns, end_ns)?;
-                        continue;
-                    }
-                    let n = chunk::decode_entries_into(&plain, block, &mut block_entries)?;
-                    let block_entries = &block_entries[..n];
-                    if block_entries.windows(2).all(|w| entry_order(&w[0], &w[1]) == std::cmp::Ordering::Less) {
-                        if !visit_in(direction, block_entries.iter().filter(in_range), visit) {
-                            break;
-                        }
-                        continue;
-                    }
-                    block_entries.iter().filter(in_range).cloned().collect()
+                let Some(data) = self.chunk_data(loc, &mut cache)? else {
+                    continue;
+                };
+                chunk::decompress_block(data, block, &mut bufs.plain)?;
+                if !hint.may_contain(&bufs.plain) {
+                    skipped += chunk::count_entries(&bufs.plain, block, start_ns, end_ns)?;
+                    continue;
                 }
-                _ => {
-                    let mut entries = Vec::new();
-                    for src in &group {
-                        entries.extend(self.load(stream, src, start_ns, end_ns, &mut cache, hint, &mut skipped)?);
+                let n = chunk::decode_entries_into(&bufs.plain, block, &mut bufs.entries)?;
+                let entries = &bufs.entries[..n];
+                if entries.windows(2).all(|w| entry_order(&w[0], &w[1]) == std::cmp::Ordering::Less) {
+                    if !visit_in(direction, entries.iter().filter(in_range), visit) {
+                        break;
                     }
-                    entries
+                    continue;
                 }
-            };
-            entries.sort_by(entry_order);
-            entries.dedup();
-            if !visit_in(direction, entries.iter(), visit) {
+                // Out of order: sorted below like any other group.
+                let mut kept = 0;
+                for i in 0..n {
+                    if in_range(&&bufs.entries[i]) {
+                        bufs.entries.swap(kept, i);
+                        kept += 1;
+                    }
+                }
+                bufs.len = kept;
+            } else {
+                for src in &group {
+                    self.load_into(stream, src, (start_ns, end_ns), &mut cache, hint, &mut skipped, &mut bufs)?;
+                }
+            }
+            let entries = &mut bufs.entries[..bufs.len];
+            entries.sort_unstable_by(entry_order);
+            // Sorted, so duplicates (the same entry in two sources) are adjacent.
+            let entries = &*entries;
+            let unique = entries.iter().enumerate().filter(|(i, e)| *i == 0 || entries[i - 1] != **e).map(|(_, e)| e);
+            if !visit_in(direction, unique, visit) {
                 break;
             }
         }
+        bufs.give_back();
         Ok(skipped)
     }
 }

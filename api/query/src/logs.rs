@@ -120,18 +120,41 @@ pub fn selects(matchers: &[Matcher], labels: &Labels) -> bool {
 #[derive(Default)]
 struct Groups {
     labels: Vec<Labels>,
+    /// Per label set, its [`LabelSet::hash`].
+    hashes: Vec<u64>,
     by_hash: HashMap<u64, Vec<usize>>,
 }
 
 impl Groups {
     fn index(&mut self, l: &LabelSet) -> usize {
-        let candidates = self.by_hash.entry(l.hash()).or_default();
+        let hash = l.hash();
+        let candidates = self.by_hash.entry(hash).or_default();
         if let Some(&i) = candidates.iter().find(|&&i| l.same_as(&self.labels[i])) {
             return i;
         }
         self.labels.push(l.to_labels());
+        self.hashes.push(hash);
         candidates.push(self.labels.len() - 1);
         self.labels.len() - 1
+    }
+
+    /// Adds another shard's label sets; where each of them now is.
+    fn absorb(&mut self, other: Groups) -> Vec<usize> {
+        let mut at = Vec::with_capacity(other.labels.len());
+        for (labels, hash) in other.labels.into_iter().zip(other.hashes) {
+            let candidates = self.by_hash.entry(hash).or_default();
+            let i = match candidates.iter().find(|&&i| self.labels[i] == labels) {
+                Some(&i) => i,
+                None => {
+                    self.labels.push(labels);
+                    self.hashes.push(hash);
+                    candidates.push(self.labels.len() - 1);
+                    self.labels.len() - 1
+                }
+            };
+            at.push(i);
+        }
+        at
     }
 }
 
@@ -223,31 +246,20 @@ pub fn run_log_query(readers: &[&dyn StreamReader], q: &LogQuery<'_>) -> Result<
     );
 
     // One index over every shard's result label sets, in reader order.
-    let mut index_of: HashMap<Labels, usize> = HashMap::new();
+    let mut groups = Groups::default();
     let mut sources: Vec<Vec<(usize, LogEntry)>> = Vec::new();
     for part in parts {
         let part = part?;
-        let global: Vec<usize> = part
-            .groups
-            .labels
-            .into_iter()
-            .map(|l| {
-                let next = index_of.len();
-                *index_of.entry(l).or_insert(next)
-            })
-            .collect();
+        let at = groups.absorb(part.groups);
         for mut entries in part.sources {
             for (g, _) in &mut entries {
-                *g = global[*g];
+                *g = at[*g];
             }
             sources.push(entries);
         }
         stats.add(&part.stats);
     }
-    let mut labels_of = vec![Labels::default(); index_of.len()];
-    for (l, i) in index_of {
-        labels_of[i] = l;
-    }
+    let labels_of = groups.labels;
 
     // Rank result label sets.
     let mut sorted: Vec<usize> = (0..labels_of.len()).collect();

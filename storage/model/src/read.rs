@@ -73,7 +73,7 @@ pub trait BytePattern: Send + Sync + std::fmt::Debug {
 
 #[derive(Clone, Debug)]
 enum Finder {
-    Text(memchr::memmem::Finder<'static>),
+    Text(Box<memchr::memmem::Finder<'static>>),
     Pattern(std::sync::Arc<dyn BytePattern>),
 }
 
@@ -104,7 +104,7 @@ impl LineHint {
             .map(|g| {
                 g.into_iter()
                     .map(|n| match n {
-                        Needle::Text(t) => Finder::Text(memchr::memmem::Finder::new(&t).into_owned()),
+                        Needle::Text(t) => Finder::Text(Box::new(memchr::memmem::Finder::new(&t).into_owned())),
                         Needle::Pattern(p) => Finder::Pattern(p),
                     })
                     .collect::<Vec<_>>()
