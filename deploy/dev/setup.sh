@@ -5,10 +5,14 @@
 set -euo pipefail
 
 need_apt=()
-# libclang-cpp is a different library: bindgen needs libclang.so or libclang-N.so.
-if ! ls /usr/lib/llvm-*/lib/libclang.so* /usr/lib/llvm-*/lib/libclang-[0-9]*.so* /usr/lib/*-linux-gnu/libclang.so* /usr/lib/*-linux-gnu/libclang-[0-9]*.so* >/dev/null 2>&1; then
-  need_apt+=(libclang-dev clang)
-fi
+# libclang-cpp is a different library: bindgen needs libclang.so or libclang-N.so
+# in any one of these places (ls fails if any pattern matches nothing, so each is tried alone).
+have_libclang=0
+for pattern in '/usr/lib/llvm-*/lib/libclang.so*' '/usr/lib/llvm-*/lib/libclang-[0-9]*.so*' \
+  '/usr/lib/*-linux-gnu/libclang.so*' '/usr/lib/*-linux-gnu/libclang-[0-9]*.so*'; do
+  compgen -G "$pattern" >/dev/null && have_libclang=1
+done
+[ "$have_libclang" = 1 ] || need_apt+=(libclang-dev clang)
 command -v c++ >/dev/null 2>&1 || need_apt+=(g++)
 command -v make >/dev/null 2>&1 || need_apt+=(make)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-pip)
