@@ -125,6 +125,7 @@ async fn run_range(state: AppState, headers: HeaderMap, q: Option<String>, body:
             let cat = categorize(&headers);
             let tenant = tenant.to_string();
             let timeout = state.validator.limits_for(&tenant).query_timeout.0;
+            let deadline = (!timeout.is_zero()).then(|| started + timeout);
             let work = with_readers(&state, move |readers| {
                 balsa_query::run_log_query(
                     readers,
@@ -136,11 +137,12 @@ async fn run_range(state: AppState, headers: HeaderMap, q: Option<String>, body:
                         limit,
                         direction,
                         interval_ns,
+                        deadline,
                     },
                 )
             });
-            // Log queries stop at the first `limit` entries per stream, so the
-            // timeout only bounds the wait; the scan itself is bounded by the data.
+            // The scan stops at the deadline by itself; the timeout also bounds
+            // the wait for readers (the read barrier).
             let result = if timeout.is_zero() {
                 work.await?
             } else {

@@ -5,8 +5,17 @@
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
 
 use balsa_model::StreamReader;
+
+/// Entries a shard read visits between two looks at the query's deadline.
+pub(crate) const DEADLINE_EVERY: u64 = 4096;
+
+/// Whether the query's deadline, if it has one, has passed.
+pub(crate) fn past(deadline: Option<Instant>) -> bool {
+    deadline.is_some_and(|d| Instant::now() >= d)
+}
 
 /// Worker threads for one query: the machine's cores, at most 8.
 pub(crate) fn worker_threads() -> usize {

@@ -20,7 +20,16 @@ fn run(readers: &[&dyn StreamReader], q: &str, start: i64, end: i64, limit: usiz
     let expr = parse_log_expr(q).unwrap();
     run_log_query(
         readers,
-        &LogQuery { tenant: T, expr: &expr, start_ns: start, end_ns: end, limit, direction: dir, interval_ns: 0 },
+        &LogQuery {
+            tenant: T,
+            expr: &expr,
+            start_ns: start,
+            end_ns: end,
+            limit,
+            direction: dir,
+            interval_ns: 0,
+            deadline: None,
+        },
     )
     .unwrap()
 }
@@ -342,6 +351,7 @@ fn bad_pipelines() {
                 limit: 1,
                 direction: Direction::Forward,
                 interval_ns: 0,
+                deadline: None,
             },
         )
         .unwrap_err();
@@ -379,6 +389,36 @@ impl StreamReader for Broken {
 }
 
 #[test]
+fn log_queries_stop_at_their_deadline() {
+    let mut m = MemStreams::new();
+    m.push(T, labels(&[("app", "x")]), (0..10_000).map(|i| e(i, "a line")));
+    let expr = parse_log_expr(r#"{app="x"} |= "absent""#).unwrap();
+    let q = |deadline| LogQuery {
+        tenant: T,
+        expr: &expr,
+        start_ns: 0,
+        end_ns: 10_000,
+        limit: 100,
+        direction: Direction::Forward,
+        interval_ns: 0,
+        deadline,
+    };
+    // MemStreams skips what the hint rules out; a negative filter gives none,
+    // so every line is visited (and the clock looked at while visiting).
+    let scan = parse_log_expr(r#"{app="x"} != "a line""#).unwrap();
+    let scan_q = |deadline| LogQuery { expr: &scan, ..q(deadline) };
+    let past = Some(std::time::Instant::now());
+    for query in [q(past), scan_q(past)] {
+        let err = run_log_query(&[&m], &query).unwrap_err();
+        assert_eq!(err, QueryError::Timeout, "{}", query.expr);
+        assert_eq!(err.kind(), ErrorKind::Timeout);
+    }
+    let later = Some(std::time::Instant::now() + std::time::Duration::from_secs(3600));
+    let r = run_log_query(&[&m], &scan_q(later)).unwrap();
+    assert_eq!(r.stats.lines_processed, 10_000, "a far deadline changes nothing");
+}
+
+#[test]
 fn storage_errors_are_500() {
     let expr = parse_log_expr(r#"{app="x"}"#).unwrap();
     let err = run_log_query(
@@ -391,6 +431,7 @@ fn storage_errors_are_500() {
             limit: 1,
             direction: Direction::Forward,
             interval_ns: 0,
+            deadline: None,
         },
     )
     .unwrap_err();
@@ -481,7 +522,16 @@ fn interval_thins_entries_across_streams() {
     m.push(T, labels(&[("app", "b")]), [e(25, "b25"), e(31, "b31")]);
     let expr = parse_log_expr(r#"{app=~"a|b"}"#).unwrap();
     let run = |dir, interval_ns, limit| {
-        let q = LogQuery { tenant: T, expr: &expr, start_ns: 0, end_ns: 1000, limit, direction: dir, interval_ns };
+        let q = LogQuery {
+            tenant: T,
+            expr: &expr,
+            start_ns: 0,
+            end_ns: 1000,
+            limit,
+            direction: dir,
+            interval_ns,
+            deadline: None,
+        };
         let r = run_log_query(&[&m], &q).unwrap();
         let mut ts: Vec<i64> = r.streams.iter().flat_map(|s| s.entries.iter().map(|e| e.ts_ns)).collect();
         ts.sort();

@@ -315,7 +315,10 @@ mod tests {
     #[test]
     fn pattern_needles_mix_with_text_in_a_group() {
         let p: std::sync::Arc<dyn BytePattern> = std::sync::Arc::new(DigitsMs);
-        let hint = LineHint::of([vec![Needle::Pattern(p), Needle::Text(b"slow".to_vec())], vec![Needle::Text(b"GET".to_vec())]]);
+        let hint = LineHint::of([
+            vec![Needle::Pattern(p), Needle::Text(b"slow".to_vec())],
+            vec![Needle::Text(b"GET".to_vec())],
+        ]);
         assert!(hint.may_contain(b"GET took 5ms"));
         assert!(hint.may_contain(b"GET was slow"));
         assert!(!hint.may_contain(b"GET took ms"), "neither needle of the first group");

@@ -26,8 +26,6 @@ use crate::shards;
 
 const ERROR_LABEL: &str = "__error__";
 const SAMPLE_EXTRACTION_ERR: &str = "SampleExtractionErr";
-/// Entries between two deadline checks.
-const DEADLINE_EVERY: u64 = 4096;
 
 /// How a partial series accumulates.
 #[derive(Clone, Debug)]
@@ -309,7 +307,7 @@ fn read_shard(
                 return true;
             }
             seen += 1;
-            if seen.is_multiple_of(DEADLINE_EVERY) && deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            if seen.is_multiple_of(shards::DEADLINE_EVERY) && shards::past(deadline) {
                 timed_out = true;
                 return false;
             }
@@ -394,7 +392,7 @@ fn read_shard(
         stats.lines_processed += skipped.lines;
         stats.bytes_processed += skipped.bytes;
         // Skipped entries are not visited: look at the clock once per stream too.
-        if timed_out || deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+        if timed_out || shards::past(deadline) {
             return Err(QueryError::Timeout);
         }
         by_hash.clear();
