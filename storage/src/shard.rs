@@ -1023,15 +1023,7 @@ impl ShardReader {
                         return Ok(());
                     }
                     let n = chunk::decode_entries_at(plain, block, entries, *len)?;
-                    // Keep the entries in range, moving (not dropping) the others.
-                    let mut kept = *len;
-                    for i in *len..*len + n {
-                        if entries[i].ts_ns >= start && entries[i].ts_ns < end {
-                            entries.swap(kept, i);
-                            kept += 1;
-                        }
-                    }
-                    *len = kept;
+                    *len += keep_in_range(&mut entries[*len..*len + n], start, end);
                 }
             }
             None => {
@@ -1066,6 +1058,20 @@ impl ShardReader {
         }
         Ok(())
     }
+}
+
+/// Moves the entries with `start <= ts < end` to the front of `entries`, in
+/// order, and returns how many there are. The others are moved behind them,
+/// not dropped, so their buffers stay for the next decode.
+fn keep_in_range(entries: &mut [Entry], start: i64, end: i64) -> usize {
+    let mut kept = 0;
+    for i in 0..entries.len() {
+        if entries[i].ts_ns >= start && entries[i].ts_ns < end {
+            entries.swap(kept, i);
+            kept += 1;
+        }
+    }
+    kept
 }
 
 /// Buffers a thread reuses from read to read (one `entries_hinted` call per
@@ -1230,14 +1236,7 @@ impl StreamReader for ShardReader {
                     continue;
                 }
                 // Out of order: sorted below like any other group.
-                let mut kept = 0;
-                for i in 0..n {
-                    if in_range(&&bufs.entries[i]) {
-                        bufs.entries.swap(kept, i);
-                        kept += 1;
-                    }
-                }
-                bufs.len = kept;
+                bufs.len = keep_in_range(&mut bufs.entries[..n], start_ns, end_ns);
             } else {
                 for src in &group {
                     self.load_into(stream, src, (start_ns, end_ns), &mut cache, hint, &mut skipped, &mut bufs)?;

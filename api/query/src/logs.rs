@@ -246,8 +246,8 @@ pub fn run_log_query(readers: &[&dyn StreamReader], q: &LogQuery<'_>) -> Result<
     if q.end_ns <= q.start_ns {
         return Ok(LogQueryResult { streams: Vec::new(), stats });
     }
-    // Each worker compiles its own pipeline: stages hold per-query state
-    // that need not be shared between threads.
+    // Each worker compiles its own pipeline, so that threads do not share
+    // (and contend for) the match caches of its regexes.
     let parts = shards::map_readers(
         readers,
         shards::worker_threads(),
