@@ -256,7 +256,7 @@ pub fn run_log_query(readers: &[&dyn StreamReader], q: &LogQuery<'_>) -> Result<
             Ok(p) => read_shard(reader, q, p, &hint),
             Err(e) => Err(e.clone()),
         },
-    );
+    )?;
 
     // One index over every shard's result label sets, in reader order.
     let mut groups = Groups::default();

@@ -9,6 +9,8 @@ use std::time::Instant;
 
 use balsa_model::StreamReader;
 
+use crate::error::QueryError;
+
 /// Entries a shard read visits between two looks at the query's deadline.
 pub(crate) const DEADLINE_EVERY: u64 = 4096;
 
@@ -24,36 +26,44 @@ pub(crate) fn worker_threads() -> usize {
 
 /// `work(state, reader)` for every reader, on up to `threads` threads; each
 /// thread starts from `init()`. The results are in the order of `readers`.
+/// A worker that panics fails the query (the others finish their shard).
 pub(crate) fn map_readers<S, T: Send>(
     readers: &[&dyn StreamReader],
     threads: usize,
     init: impl Fn() -> S + Sync,
     work: impl Fn(&mut S, &dyn StreamReader) -> T + Sync,
-) -> Vec<T> {
+) -> Result<Vec<T>, QueryError> {
     let threads = threads.clamp(1, readers.len().max(1));
     if threads == 1 {
         let mut state = init();
-        return readers.iter().map(|r| work(&mut state, *r)).collect();
+        return Ok(readers.iter().map(|r| work(&mut state, *r)).collect());
     }
     let next = AtomicUsize::new(0);
     let slots: Vec<Mutex<Option<T>>> = readers.iter().map(|_| Mutex::new(None)).collect();
-    std::thread::scope(|scope| {
-        for _ in 0..threads {
-            scope.spawn(|| {
-                let mut state = init();
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(reader) = readers.get(i) else { break };
-                    let out = work(&mut state, *reader);
-                    *slots[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(out);
-                }
-            });
-        }
+    let all_joined = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut state = init();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(reader) = readers.get(i) else { break };
+                        let out = work(&mut state, *reader);
+                        *slots[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(out);
+                    }
+                })
+            })
+            .collect();
+        // Every worker is joined here (no short cut: the scope itself panics
+        // for a panicked worker left unjoined), so a panic becomes an error.
+        let joined: Vec<bool> = workers.into_iter().map(|w| w.join().is_ok()).collect();
+        joined.into_iter().all(|ok| ok)
     });
-    slots
-        .into_iter()
-        .map(|s| s.into_inner().unwrap_or_else(|p| p.into_inner()).expect("every reader was taken by a worker"))
-        .collect()
+    let panicked = || QueryError::Storage("query worker panicked".into());
+    if !all_joined {
+        return Err(panicked());
+    }
+    slots.into_iter().map(|s| s.into_inner().unwrap_or_else(|p| p.into_inner()).ok_or_else(panicked)).collect()
 }
 
 #[cfg(test)]
@@ -73,9 +83,28 @@ mod tests {
                 threads,
                 || inits.fetch_add(1, Ordering::Relaxed),
                 |_, r| readers.iter().position(|x| std::ptr::addr_eq(*x, r)).expect("a reader of the list"),
-            );
+            )
+            .expect("no worker panics");
             assert_eq!(got, want, "threads={threads}");
             assert!(inits.load(Ordering::Relaxed) <= threads.min(13), "one state per worker");
         }
+    }
+
+    #[test]
+    fn a_panicking_worker_fails_the_query_instead_of_the_process() {
+        let stores: Vec<MemStreams> = (0..6).map(|_| MemStreams::new()).collect();
+        let readers: Vec<&dyn StreamReader> = stores.iter().map(|m| m as &dyn StreamReader).collect();
+        let third = readers[2];
+        let got = map_readers(
+            &readers,
+            2,
+            || (),
+            |_, r| {
+                if std::ptr::addr_eq(r, third) {
+                    panic!("a bug in one shard's read");
+                }
+            },
+        );
+        assert_eq!(got, Err(QueryError::Storage("query worker panicked".into())));
     }
 }

@@ -203,7 +203,7 @@ pub(crate) fn eval_range_aggregation(
         shards::worker_threads(),
         || (),
         |_, reader| read_shard(reader, tenant, &plan, lo, hi, deadline),
-    );
+    )?;
     let mut total = Partial::default();
     for p in partials {
         total.merge(p?);
