@@ -1213,35 +1213,13 @@ impl StreamReader for ShardReader {
         }
         let mut cache = None;
         let mut bufs = ReadBuffers::take();
-        let in_range = |e: &&Entry| e.ts_ns >= start_ns && e.ts_ns < end_ns;
         for group in groups {
             bufs.len = 0;
-            if let [Source { block: Some((loc, block)), .. }] = group.as_slice() {
-                // A group that is one sealed block already in order (strictly,
-                // so without duplicates) is visited as decoded.
-                let Some(data) = self.chunk_data(loc, &mut cache)? else {
-                    continue;
-                };
-                chunk::decompress_block(data, block, &mut bufs.plain)?;
-                if !hint.may_contain(&bufs.plain) {
-                    skipped += chunk::count_entries(&bufs.plain, block, start_ns, end_ns)?;
-                    continue;
-                }
-                let n = chunk::decode_entries_into(&bufs.plain, block, &mut bufs.entries)?;
-                let entries = &bufs.entries[..n];
-                if entries.windows(2).all(|w| entry_order(&w[0], &w[1]) == std::cmp::Ordering::Less) {
-                    if !visit_in(direction, entries.iter().filter(in_range), visit) {
-                        break;
-                    }
-                    continue;
-                }
-                // Out of order: sorted below like any other group.
-                bufs.len = keep_in_range(&mut bufs.entries[..n], start_ns, end_ns);
-            } else {
-                for src in &group {
-                    self.load_into(stream, src, (start_ns, end_ns), &mut cache, hint, &mut skipped, &mut bufs)?;
-                }
+            for src in &group {
+                self.load_into(stream, src, (start_ns, end_ns), &mut cache, hint, &mut skipped, &mut bufs)?;
             }
+            // A single sealed block is usually in order already, which the
+            // sort finds in one pass.
             let entries = &mut bufs.entries[..bufs.len];
             entries.sort_unstable_by(entry_order);
             // Sorted, so duplicates (the same entry in two sources) are adjacent.
