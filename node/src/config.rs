@@ -55,6 +55,8 @@ pub struct Config {
     pub storage_config: StorageConfig,
     pub chunk_store_config: ChunkStoreConfig,
     pub compactor: CompactorConfig,
+    pub ruler: balsa_ruler::RulerConfig,
+    pub ruler_storage: balsa_ruler::RulerStorageConfig,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -638,6 +640,10 @@ impl Config {
         }
         if self.storage_config.upload_interval.0.is_zero() {
             return bad("storage_config.upload_interval", "must be positive");
+        }
+        if let Err(e) = self.ruler.validate(&self.ruler_storage) {
+            let (key, reason) = e.split_once(": ").unwrap_or(("ruler", &e));
+            return bad(key, reason);
         }
         Ok(())
     }

@@ -5,6 +5,7 @@ mod deletion;
 mod distributor;
 mod idle;
 mod retention;
+mod ruler;
 mod server;
 mod status;
 mod tiering;

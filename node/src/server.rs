@@ -227,6 +227,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         cfg.ingester.max_chunk_age.as_nanos_i64(),
         Arc::clone(&overrides),
     ));
+    let ruler = start_ruler(&cfg, &raft, &distributor, &overrides)?;
     let cfg_for_http = cfg.clone();
     let state = AppState {
         config: Arc::new(ApiConfig {
@@ -254,12 +255,21 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("listen on {addr}"))?;
     tracing::info!(addr = %listener.local_addr()?, "http listening");
     let grace = cfg.server.graceful_shutdown_timeout.0;
-    let app = router(state).merge(crate::status::routes(Arc::clone(&raft)));
+    let auth_enabled = cfg.auth_enabled;
+    let tenant: balsa_ruler::http::TenantResolver = Arc::new(move |headers| {
+        balsa_api::tenant::tenant_of(headers, auth_enabled)
+            .map(|t| t.to_string())
+            .map_err(axum::response::IntoResponse::into_response)
+    });
+    let ruler_routes = balsa_ruler::http::routes(balsa_ruler::http::HttpState { ruler: Arc::clone(&ruler.0), tenant });
+    let app = router(state).merge(crate::status::routes(Arc::clone(&raft))).merge(ruler_routes);
     let serve = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal());
     serve.await.context("http server")?;
     tracing::info!("stopped accepting requests; finishing in-flight work");
     gauges.abort();
     ticks.abort();
+    ruler.0.stop();
+    ruler.1.abort();
     for task in [uploader, retention, deletion].into_iter().flatten() {
         task.abort();
     }
@@ -279,6 +289,40 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let _ = tokio::time::timeout(Duration::from_secs(2), grpc).await;
     tracing::info!("balsa stopped");
     Ok(())
+}
+
+/// Starts the ruler: it loads rule files and API groups, and evaluates the
+/// groups whose shard this node leads.
+fn start_ruler(
+    cfg: &Config,
+    raft: &Arc<RaftNode>,
+    distributor: &Arc<Distributor>,
+    overrides: &Arc<Overrides>,
+) -> anyhow::Result<(Arc<balsa_ruler::Ruler>, tokio::task::JoinHandle<()>)> {
+    for (key, why) in cfg.ruler.ignored_keys(&cfg.ruler_storage) {
+        tracing::info!(key = %key, reason = why, "config key accepted but unused");
+    }
+    let rules_dir = cfg.ruler.rules_directory(&cfg.ruler_storage);
+    let backend = Arc::new(crate::ruler::NodeRulerBackend {
+        raft: Arc::clone(raft),
+        distributor: Arc::clone(distributor),
+        overrides: Arc::clone(overrides),
+    });
+    let ruler = balsa_ruler::Ruler::new(
+        cfg.ruler.clone(),
+        rules_dir.clone(),
+        backend,
+        balsa_ruler::group::system_clock(),
+        crate::ruler::ruler_limits(Arc::clone(overrides)),
+    )
+    .map_err(|e| anyhow::anyhow!("ruler: {e}"))?;
+    tracing::info!(
+        rules_dir = %rules_dir.as_deref().map(|d| d.display().to_string()).unwrap_or_default(),
+        alertmanagers = cfg.ruler.alertmanager_urls().len(),
+        "ruler started"
+    );
+    let task = tokio::spawn(Arc::clone(&ruler).run());
+    Ok((ruler, task))
 }
 
 async fn shutdown_signal() {

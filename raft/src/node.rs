@@ -538,6 +538,14 @@ impl RaftNode {
             .is_some_and(|g| g.raft.metrics().borrow_watched().current_leader == Some(self.id))
     }
 
+    /// The term of `shard`'s group when this node leads it: a new term means
+    /// a new election, even when this node wins again.
+    pub fn leader_term(&self, shard: u32) -> Option<u64> {
+        let g = self.groups.get(shard as usize)?;
+        let m = g.raft.metrics().borrow_watched().clone();
+        (m.current_leader == Some(self.id)).then_some(m.current_term)
+    }
+
     /// True when every group has a leader.
     pub fn ready(&self) -> bool {
         self.groups.iter().all(|g| g.raft.metrics().borrow_watched().current_leader.is_some())

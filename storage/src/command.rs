@@ -177,13 +177,41 @@ pub struct Tick {
     pub now_ns: i64,
 }
 
+/// A small record kept for a component above storage (the ruler's rule
+/// groups and alert state): opaque bytes under `(space, key)`. Storage does
+/// not interpret the value; the space keeps components apart.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RecordChange {
+    #[prost(string, tag = "1")]
+    pub space: String,
+    /// The record's key; with `DeletePrefix`, the prefix of the keys to delete.
+    #[prost(string, tag = "2")]
+    pub key: String,
+    #[prost(bytes = "vec", tag = "3")]
+    pub value: Vec<u8>,
+    #[prost(enumeration = "RecordOp", tag = "4")]
+    pub op: i32,
+    /// With `Put`: apply only when the record does not exist yet (a claim);
+    /// otherwise the change is reported in `rejected`.
+    #[prost(bool, tag = "5")]
+    pub if_absent: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
+#[repr(i32)]
+pub enum RecordOp {
+    Put = 0,
+    Delete = 1,
+    DeletePrefix = 2,
+}
+
 /// The shard has looked for objects to adopt once; it never does again.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct AdoptionDone {}
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct ShardCommand {
-    #[prost(oneof = "shard_command::Kind", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9")]
+    #[prost(oneof = "shard_command::Kind", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10")]
     pub kind: Option<shard_command::Kind>,
 }
 
@@ -208,6 +236,8 @@ pub mod shard_command {
         DeleteHeadEntries(super::DeleteHeadEntries),
         #[prost(message, tag = "9")]
         Tick(super::Tick),
+        #[prost(message, tag = "10")]
+        Record(super::RecordChange),
     }
 }
 
@@ -247,6 +277,33 @@ impl ShardCommand {
 
     pub fn tick(now_ns: i64) -> Self {
         Self { kind: Some(shard_command::Kind::Tick(Tick { now_ns })) }
+    }
+
+    /// Puts a record (`value: Some`) or deletes it (`None`).
+    pub fn record(space: &str, key: &str, value: Option<Vec<u8>>) -> Self {
+        let op = if value.is_some() { RecordOp::Put } else { RecordOp::Delete };
+        Self {
+            kind: Some(shard_command::Kind::Record(RecordChange {
+                space: space.to_string(),
+                key: key.to_string(),
+                value: value.unwrap_or_default(),
+                op: op as i32,
+                if_absent: false,
+            })),
+        }
+    }
+
+    /// Deletes every record of `space` whose key starts with `prefix`.
+    pub fn delete_records(space: &str, prefix: &str) -> Self {
+        Self {
+            kind: Some(shard_command::Kind::Record(RecordChange {
+                space: space.to_string(),
+                key: prefix.to_string(),
+                value: Vec::new(),
+                op: RecordOp::DeletePrefix as i32,
+                if_absent: false,
+            })),
+        }
     }
 
     pub fn adoption_done() -> Self {

@@ -11,6 +11,7 @@
 //! shard | 'A'                                  -> empty: the shard looked for objects to adopt
 //! shard | 'R' | tenant | 0 | request_id        -> DeleteRequest (shard 0 only)
 //! shard | 'K'                                  -> the shard clock (i64 BE)
+//! shard | 'M' | space | 0 | key                -> a record of a component above storage (opaque)
 //! ```
 //! Timestamps are i64 nanoseconds with the sign bit flipped, big-endian, so
 //! byte order is time order.
@@ -25,6 +26,7 @@ pub const UPLOAD_PENDING: u8 = b'U';
 pub const ADOPTED: u8 = b'A';
 pub const DELETE_REQUEST: u8 = b'R';
 pub const CLOCK: u8 = b'K';
+pub const RECORD: u8 = b'M';
 
 pub fn clock(shard: u32) -> Vec<u8> {
     kind_prefix(shard, CLOCK)
@@ -35,6 +37,28 @@ pub fn delete_request(shard: u32, tenant: &str, request_id: &str) -> Vec<u8> {
     k.extend_from_slice(tenant.as_bytes());
     k.push(0);
     k.extend_from_slice(request_id.as_bytes());
+    k
+}
+
+/// The key of a record, or with `key` a prefix, the first key of those records.
+pub fn record(shard: u32, space: &str, key: &str) -> Vec<u8> {
+    let mut k = kind_prefix(shard, RECORD);
+    k.extend_from_slice(space.as_bytes());
+    k.push(0);
+    k.extend_from_slice(key.as_bytes());
+    k
+}
+
+/// The first key after every record of `space` whose key starts with `prefix`.
+pub fn record_prefix_end(shard: u32, space: &str, prefix: &str) -> Vec<u8> {
+    let mut k = record(shard, space, prefix);
+    // Strip trailing 0xff bytes, then increment the last byte (UTF-8 keys never hold 0xff).
+    while k.last() == Some(&0xff) {
+        k.pop();
+    }
+    if let Some(last) = k.last_mut() {
+        *last += 1;
+    }
     k
 }
 

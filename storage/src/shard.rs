@@ -20,7 +20,7 @@ use crate::chunk::{self, ChunkMeta};
 use crate::codec::{self, decode_entry, encode_entry, entry_hash};
 use crate::command::{
     AdoptChunk, ApplyOutcome, ChunkUploaded, DeleteHeadEntries, DeleteRequest, DeleteRequestChange, DeleteRequestOp,
-    Expire, Pair, Push, RewriteChunk, ShardCommand, shard_command,
+    Expire, Pair, Push, RecordChange, RecordOp, RewriteChunk, ShardCommand, shard_command,
 };
 use crate::config::IngesterConfig;
 use crate::error::{Result, StorageError};
@@ -193,6 +193,7 @@ impl Shard {
                     work.overlay.put(keys::adopted(self.id), Vec::new());
                     ApplyOutcome::default()
                 }
+                Some(shard_command::Kind::Record(change)) => work.record(change)?,
                 Some(shard_command::Kind::Tick(tick)) => {
                     work.clock_ns = work.clock_ns.max(tick.now_ns);
                     ApplyOutcome::default()
@@ -499,6 +500,34 @@ impl ApplyWork<'_> {
             Err(_) => {}
         }
         Ok(outcome)
+    }
+
+    /// Puts or deletes a record of a component above storage.
+    fn record(&mut self, change: &RecordChange) -> Result<ApplyOutcome> {
+        let shard = self.shard.id;
+        let key = keys::record(shard, &change.space, &change.key);
+        match RecordOp::try_from(change.op) {
+            Ok(RecordOp::Put) => {
+                if change.if_absent && self.overlay.get(&key)?.is_some() {
+                    return Ok(ApplyOutcome { accepted: 0, rejected: vec!["record exists".into()] });
+                }
+                self.overlay.put(key, change.value.clone());
+            }
+            Ok(RecordOp::Delete) => self.overlay.delete(key),
+            Ok(RecordOp::DeletePrefix) => {
+                let end = keys::record_prefix_end(shard, &change.space, &change.key);
+                let mut doomed = Vec::new();
+                self.overlay.scan(&key, &end, false, &mut |k, _| {
+                    doomed.push(k.to_vec());
+                    true
+                })?;
+                for k in doomed {
+                    self.overlay.delete(k);
+                }
+            }
+            Err(_) => return Ok(ApplyOutcome::default()),
+        }
+        Ok(ApplyOutcome { accepted: 1, rejected: Vec::new() })
     }
 
     /// Replaces a chunk's entries, if the chunk is still as the plan saw it.
@@ -823,6 +852,21 @@ impl ShardReader {
         let mut out = Vec::new();
         crate::kv::scan_messages(self.kv.as_ref(), &lo, &hi, &mut |_, r: DeleteRequest| {
             out.push(r);
+            true
+        })?;
+        Ok(out)
+    }
+
+    /// The records of `space` whose key starts with `prefix`, in key order,
+    /// as `(key, value)`.
+    pub fn records(&self, space: &str, prefix: &str) -> Result<Vec<(String, Vec<u8>)>> {
+        let shard = self.shard.id;
+        let lo = keys::record(shard, space, prefix);
+        let hi = keys::record_prefix_end(shard, space, prefix);
+        let skip = keys::record(shard, space, "").len();
+        let mut out = Vec::new();
+        self.kv.scan(&lo, &hi, false, &mut |k, v| {
+            out.push((String::from_utf8_lossy(&k[skip..]).into_owned(), v.to_vec()));
             true
         })?;
         Ok(out)

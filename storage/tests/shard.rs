@@ -332,3 +332,31 @@ fn hinted_reads_skip_blocks_without_the_text_and_count_them() {
         }
     }
 }
+
+#[test]
+fn records_put_delete_and_delete_by_prefix_within_their_space() {
+    let kv = Arc::new(MemKv::new());
+    let shard = Arc::new(Shard::open(3, IngesterConfig::default(), kv.as_ref()).unwrap());
+    let put = |space: &str, key: &str, v: &str| ShardCommand::record(space, key, Some(v.as_bytes().to_vec()));
+    apply(
+        &shard,
+        &kv,
+        &[put("rules", "t\0ns1\0g1", "a"), put("rules", "t\0ns1\0g2", "b"), put("rules", "t\0ns10\0g", "c")],
+    );
+    apply(&shard, &kv, &[put("rules", "u\0ns1\0g1", "d"), put("alerts", "t\0ns1\0g1", "e")]);
+    let reader = shard.reader(kv.clone());
+    let keys_of = |space: &str, prefix: &str| -> Vec<String> {
+        reader.records(space, prefix).unwrap().into_iter().map(|(k, _)| k).collect()
+    };
+    assert_eq!(keys_of("rules", "t\0"), vec!["t\0ns1\0g1", "t\0ns1\0g2", "t\0ns10\0g"]);
+    assert_eq!(reader.records("alerts", "").unwrap(), vec![("t\0ns1\0g1".to_string(), b"e".to_vec())]);
+
+    // Overwrite, delete one, delete a namespace (the separator keeps ns10 apart from ns1).
+    apply(&shard, &kv, &[put("rules", "t\0ns1\0g1", "a2"), ShardCommand::record("rules", "t\0ns1\0g2", None)]);
+    assert_eq!(reader.records("rules", "t\0ns1\0").unwrap(), vec![("t\0ns1\0g1".to_string(), b"a2".to_vec())]);
+    apply(&shard, &kv, &[ShardCommand::delete_records("rules", "t\0ns1\0")]);
+    assert_eq!(keys_of("rules", ""), vec!["t\0ns10\0g", "u\0ns1\0g1"]);
+    // Other spaces are untouched; records survive a reopen (they are keys, not memory).
+    let reopened = Arc::new(Shard::open(3, IngesterConfig::default(), kv.as_ref()).unwrap());
+    assert_eq!(reopened.reader(kv.clone()).records("alerts", "t\0").unwrap().len(), 1);
+}

@@ -40,6 +40,20 @@ pub struct LimitsConfig {
     /// Per-stream retention: the matching rule with the highest priority
     /// wins, and among equal priorities the shortest period (as Loki).
     pub retention_stream: Vec<StreamRetention>,
+    /// Most rules in one rule group posted through the rules API (0: no limit).
+    pub ruler_max_rules_per_rule_group: usize,
+    /// Most rule groups a tenant may have (0: no limit).
+    pub ruler_max_rule_groups_per_tenant: usize,
+    /// Recording rules of the tenant are evaluated but not remote-written.
+    pub ruler_remote_write_disabled: bool,
+    /// Accepted for Loki configs; unused (each group is evaluated by one shard leader).
+    pub ruler_tenant_shard_size: usize,
+    /// Accepted for Loki configs; unused (per-tenant remote-write clients are not implemented).
+    pub ruler_remote_write_config: Option<serde_yaml_ng::Value>,
+    /// Accepted for Loki configs; unused (there is no remote evaluation mode).
+    pub ruler_remote_evaluation_timeout: Option<Duration>,
+    /// Accepted for Loki configs; unused (there is no remote evaluation mode).
+    pub ruler_remote_evaluation_max_response_size: Option<usize>,
 }
 
 /// One `retention_stream` rule.
@@ -122,6 +136,13 @@ impl Default for LimitsConfig {
             query_timeout: Duration::from_secs(60),
             retention_period: Duration::from_secs(0),
             retention_stream: Vec::new(),
+            ruler_max_rules_per_rule_group: 0,
+            ruler_max_rule_groups_per_tenant: 0,
+            ruler_remote_write_disabled: false,
+            ruler_tenant_shard_size: 0,
+            ruler_remote_write_config: None,
+            ruler_remote_evaluation_timeout: None,
+            ruler_remote_evaluation_max_response_size: None,
         }
     }
 }

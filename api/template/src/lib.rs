@@ -58,6 +58,7 @@
 //! [`MAX_OUTPUT_BYTES`]; exceeding any of them is a [`TemplateError`]. Parsing and rendering
 //! never panic.
 
+pub mod alert;
 mod exec;
 mod fmt;
 mod funcs;
