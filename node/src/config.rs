@@ -1530,6 +1530,77 @@ ingester:
     }
 
     #[test]
+    fn a_loki_ruler_config_loads_and_its_secrets_are_masked() {
+        // The ruler section of Loki's docs (alert/_index.md) plus remote write and limits.
+        let c = Config::from_yaml_str(
+            r#"
+ruler:
+  storage:
+    type: local
+    local:
+      directory: /tmp/rules
+  rule_path: /tmp/scratch
+  alertmanager_url: http://localhost:9093
+  ring:
+    kvstore:
+      store: inmemory
+  enable_api: true
+  remote_write:
+    enabled: true
+    clients:
+      local:
+        url: http://localhost:9090/api/v1/write
+        basic_auth:
+          username: u
+          password: hunter2
+        queue_config:
+          capacity: 100
+ruler_storage:
+  backend: local
+  local:
+    directory: /etc/rules
+limits_config:
+  ruler_max_rules_per_rule_group: 20
+  ruler_max_rule_groups_per_tenant: 5
+  ruler_remote_write_disabled: false
+  ruler_tenant_shard_size: 3
+"#,
+        )
+        .unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.ruler.alertmanager_urls(), vec!["http://localhost:9093"]);
+        assert_eq!(c.ruler.rules_directory(&c.ruler_storage), Some(PathBuf::from("/etc/rules")));
+        assert_eq!(c.limits_config.ruler_max_rules_per_rule_group, 20);
+        let masked = c.to_yaml_masked();
+        assert!(!masked.contains("hunter2"), "{masked}");
+        assert_eq!(
+            serde_yaml_ng::from_str::<Config>(&masked).unwrap().ruler.alertmanager_url,
+            c.ruler.alertmanager_url
+        );
+
+        // Flags set ruler keys; a misspelled ruler key is an error that names it.
+        let c = load_ok(&["-ruler.evaluation_interval=5s", "-ruler.alertmanager_url=http://am:9093"], &[]);
+        assert_eq!(c.ruler.evaluation_interval, Duration::from_secs(5));
+        let err = Config::from_yaml_str(
+            "ruler:
+  alertmanager_urls: x
+",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("ruler.alertmanager_urls"), "{err}");
+        let bad = Config::from_yaml_str(
+            "ruler:
+  alertmanager_url: am:9093
+",
+        )
+        .unwrap()
+        .validate()
+        .unwrap_err();
+        assert!(bad.to_string().contains("ruler.alertmanager_url"), "{bad}");
+    }
+
+    #[test]
     fn masking() {
         let mut tree: Value = serde_yaml_ng::from_str(
             r#"

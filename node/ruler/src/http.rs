@@ -515,7 +515,18 @@ async fn prometheus_rules(State(st): State<HttpState>, headers: HeaderMap, RawQu
     let (files, groups_f, names) = (all("file"), all("rule_group"), all("rule_name"));
     let _ = st.ruler.sync_api().await;
     let mut groups = Vec::new();
-    for v in statuses(&st, &tenant).await {
+    let file_errors = st.ruler.file_errors(&tenant);
+    for mut v in statuses(&st, &tenant).await {
+        // A rule file that fails to load keeps its last good groups running;
+        // their rules say why the file's newer version is not in force.
+        if let Some(e) =
+            file_errors.iter().find(|e| e.namespace == v.id.namespace && v.source == Source::File(e.path.clone()))
+        {
+            for r in &mut v.status.rules {
+                r.health = "err".into();
+                r.last_error = format!("rule file not reloaded, last good version running: {}", e.message);
+            }
+        }
         if !files.is_empty() && !files.contains(&v.id.namespace) {
             continue;
         }

@@ -429,3 +429,121 @@ pub fn read_rule_dir(dir: &Path) -> (Vec<(String, String, PathBuf, Vec<RuleGroup
     }
     (files, errors)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::symlink;
+
+    use super::*;
+    use crate::testing::{FakeClock, MemCluster, NodeSender, RecordedSamples, SentAlerts};
+
+    const GOOD: &str = "groups:\n  - name: good\n    rules:\n      - alert: A\n        expr: vector(1) > 0\n";
+    const GOOD_V2: &str = "groups:\n  - name: good\n    rules:\n      - alert: B\n        expr: vector(2) > 0\n";
+    const BROKEN: &str = "name: oops\nrules: []\n";
+
+    fn ruler(dir: &Path) -> Arc<Ruler> {
+        let cluster = MemCluster::new(2);
+        cluster.lead_all(0);
+        Ruler::with_sinks(
+            RulerConfig::default(),
+            Some(dir.to_path_buf()),
+            cluster.node(0),
+            Arc::new(FakeClock::default()),
+            Arc::new(|_: &str| RulerLimits::default()),
+            Arc::new(NodeSender { node: 0, log: Arc::new(SentAlerts::default()) }),
+            Arc::new(RecordedSamples::default()),
+        )
+    }
+
+    fn loaded(r: &Ruler, tenant: &str) -> Vec<(String, String, Vec<String>)> {
+        r.groups(tenant)
+            .into_iter()
+            .map(|g| (g.id.namespace, g.id.name, g.def.rules.iter().map(|r| r.name().to_string()).collect()))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_bad_file_keeps_its_last_good_version_and_stops_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("fake")).unwrap();
+        std::fs::create_dir_all(dir.path().join("team-b")).unwrap();
+        std::fs::write(dir.path().join("fake/a.yaml"), GOOD).unwrap();
+        std::fs::write(dir.path().join("team-b/b.yaml"), GOOD).unwrap();
+        let r = ruler(dir.path());
+        r.sync().await;
+        assert_eq!(loaded(&r, "fake"), vec![("a.yaml".into(), "good".into(), vec!["A".into()])]);
+
+        // a.yaml breaks (Loki's #7589 shape: no `groups:`); b.yaml of another tenant changes.
+        std::fs::write(dir.path().join("fake/a.yaml"), BROKEN).unwrap();
+        std::fs::write(dir.path().join("team-b/b.yaml"), GOOD_V2).unwrap();
+        r.sync().await;
+        assert_eq!(loaded(&r, "fake"), vec![("a.yaml".into(), "good".into(), vec!["A".into()])], "last good kept");
+        assert_eq!(loaded(&r, "team-b"), vec![("b.yaml".into(), "good".into(), vec!["B".into()])], "others reload");
+        let errors = r.file_errors("fake");
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].message.contains("a.yaml"), "{errors:?}");
+        assert!(errors[0].message.contains("name"), "the error says what is wrong: {errors:?}");
+
+        // Fixed: the new version loads; removed: the group goes.
+        std::fs::write(dir.path().join("fake/a.yaml"), GOOD_V2).unwrap();
+        r.sync().await;
+        assert_eq!(loaded(&r, "fake"), vec![("a.yaml".into(), "good".into(), vec!["B".into()])]);
+        assert!(r.file_errors("fake").is_empty());
+        std::fs::remove_file(dir.path().join("fake/a.yaml")).unwrap();
+        r.sync().await;
+        assert!(loaded(&r, "fake").is_empty());
+        r.stop();
+    }
+
+    #[tokio::test]
+    async fn a_configmap_mount_loads_its_files_and_no_dot_entries() {
+        // kubelet's layout: the files are symlinks into ..data, itself a
+        // symlink to a timestamped directory.
+        let dir = tempfile::tempdir().unwrap();
+        let tenant = dir.path().join("fake");
+        std::fs::create_dir_all(tenant.join("..2026_12_05_10_00_00.1")).unwrap();
+        std::fs::write(tenant.join("..2026_12_05_10_00_00.1/alerts.yaml"), GOOD).unwrap();
+        symlink("..2026_12_05_10_00_00.1", tenant.join("..data")).unwrap();
+        symlink("..data/alerts.yaml", tenant.join("alerts.yaml")).unwrap();
+        // The ConfigMap mounted as the rules directory itself: its dot entries are not tenants.
+        std::fs::create_dir_all(dir.path().join("..2026_12_05_10_00_00.2/x")).unwrap();
+        symlink("..2026_12_05_10_00_00.2", dir.path().join("..data")).unwrap();
+        let (files, errors) = read_rule_dir(dir.path());
+        assert!(errors.is_empty(), "{errors:?}");
+        let seen: Vec<(String, String)> = files.iter().map(|(t, ns, _, _)| (t.clone(), ns.clone())).collect();
+        assert_eq!(seen, vec![("fake".to_string(), "alerts.yaml".to_string())]);
+    }
+
+    #[tokio::test]
+    async fn api_groups_load_and_a_file_group_of_the_same_name_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("fake")).unwrap();
+        std::fs::write(dir.path().join("fake/ns"), GOOD).unwrap();
+        let r = ruler(dir.path());
+        let backend = Arc::clone(&r.shared().backend);
+        let api = |name: &str, alert: &str| {
+            let g =
+                rules::parse_api_group(&format!("name: {name}\nrules:\n  - alert: {alert}\n    expr: vector(1) > 0\n"))
+                    .unwrap();
+            serde_json::to_vec(&g).unwrap()
+        };
+        let key = crate::store::group_record_key;
+        backend
+            .write_record(RULES_PARTITION, RULES_SPACE, key("fake", "ns", "good"), Some(api("good", "FromApi")))
+            .await
+            .unwrap();
+        backend
+            .write_record(RULES_PARTITION, RULES_SPACE, key("fake", "ns", "other"), Some(api("other", "C")))
+            .await
+            .unwrap();
+        r.sync().await;
+        let groups = r.groups("fake");
+        assert_eq!(
+            loaded(&r, "fake"),
+            vec![("ns".into(), "good".into(), vec!["A".into()]), ("ns".into(), "other".into(), vec!["C".into()]),]
+        );
+        assert_eq!(groups[0].source, Source::File(dir.path().join("fake/ns")));
+        assert_eq!(groups[1].source, Source::Api);
+        r.stop();
+    }
+}
