@@ -1,5 +1,7 @@
-//! The checker: P1–P7 of `shared/brief/testing.md` over a history. Pure: it
-//! reads operations and returns violations with the evidence that shows them.
+//! The checker: P1–P7 of `shared/brief/testing.md` over a history, and the
+//! ruler's R1–R4 (`ruler_checker.rs`) when the run had that workload. Pure:
+//! it reads operations and returns violations with the evidence that shows
+//! them.
 //!
 //! The workload makes the checks exact. Every line's text (`w{proc}-{seq}`)
 //! is unique, a retry re-sends the same text and timestamp, and every
@@ -12,6 +14,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::history::{Direction, Line, Op, Outcome};
+use crate::ruler_checker::{self, RulerCounts, RulerVerdict};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub enum Property {
@@ -29,6 +32,14 @@ pub enum Property {
     P6MonotonicReads,
     /// After healing, every node returns the same lines.
     P7Convergence,
+    /// Ruler: no alert is sent again within `resend_delay` (nor twice).
+    R1ResendDelay,
+    /// Ruler: an alert whose condition holds is never notified as resolved.
+    R2NeverResolvedWhileFiring,
+    /// Ruler: an alert's `startsAt` never changes while it keeps firing.
+    R3StableStartsAt,
+    /// Ruler: every alert is notified, with no extreme silence.
+    R4Liveness,
 }
 
 impl fmt::Display for Property {
@@ -41,6 +52,10 @@ impl fmt::Display for Property {
             Property::P5Order => "P5 order",
             Property::P6MonotonicReads => "P6 monotonic reads",
             Property::P7Convergence => "P7 convergence",
+            Property::R1ResendDelay => "R1 resend delay",
+            Property::R2NeverResolvedWhileFiring => "R2 never resolved while firing",
+            Property::R3StableStartsAt => "R3 stable startsAt",
+            Property::R4Liveness => "R4 liveness",
         };
         f.write_str(name)
     }
@@ -72,13 +87,27 @@ pub struct Counts {
     pub unordered: usize,
     /// Lines that not every node returned after healing.
     pub divergent: usize,
+    /// The ruler workload's counts, when it ran.
+    pub ruler: Option<RulerCounts>,
 }
 
 impl Counts {
     /// The summary line's fields, verdict last.
     pub fn summary(&self, valid: bool) -> String {
+        let ruler = match &self.ruler {
+            Some(r) => format!(
+                " notified={} resent_early={} resolved={} restarted={} silent={} max_gap={:.1}s",
+                r.notified,
+                r.resent_early,
+                r.resolved,
+                r.restarted,
+                r.silent,
+                r.max_gap_us as f64 / 1e6
+            ),
+            None => String::new(),
+        };
         format!(
-            "ok={} fail={} info={} reads={} lost={} duplicated={} phantom={} stale={} unordered={} divergent={} verdict={}",
+            "ok={} fail={} info={} reads={} lost={} duplicated={} phantom={} stale={} unordered={} divergent={}{ruler} verdict={}",
             self.ok,
             self.fail,
             self.info,
@@ -104,12 +133,23 @@ impl Counts {
         self.stale += other.stale;
         self.unordered += other.unordered;
         self.divergent += other.divergent;
+        if let Some(o) = &other.ruler {
+            let r = self.ruler.get_or_insert_with(RulerCounts::default);
+            r.notified += o.notified;
+            r.resent_early += o.resent_early;
+            r.resolved += o.resolved;
+            r.restarted += o.restarted;
+            r.silent += o.silent;
+            r.max_gap_us = r.max_gap_us.max(o.max_gap_us);
+        }
     }
 }
 
 pub struct Verdict {
     pub counts: Counts,
     pub violations: Vec<Violation>,
+    /// R1–R4 over the notifications, when the run had the ruler workload.
+    pub ruler: Option<RulerVerdict>,
 }
 
 impl Verdict {
@@ -239,7 +279,12 @@ pub fn check(ops: &[Op], nodes: usize) -> Verdict {
     }
     check_stale(&reads, &pushed, &mut counts, &mut violations);
     check_final(&reads, &pushed, nodes, &mut counts, &mut violations);
-    Verdict { counts, violations }
+    let ruler = ruler_checker::check(ops);
+    if let Some(r) = &ruler {
+        counts.ruler = Some(r.counts.clone());
+        violations.extend(r.violations.iter().cloned());
+    }
+    Verdict { counts, violations, ruler }
 }
 
 /// P3, P4 and P5: what one read shows by itself.

@@ -31,6 +31,9 @@ pub struct Options {
     pub failpoints: Option<String>,
     /// Start every node under libfaketime so its wall clock can be skewed.
     pub skewable: bool,
+    /// The ruler workload: the Alertmanager URL (the harness's recorder).
+    /// Each node gets its own copy of the same rule files.
+    pub alertmanager_url: Option<String>,
 }
 
 pub struct Node {
@@ -166,7 +169,7 @@ impl Cluster {
         for id in 0..count {
             let dir = opts.dir.join(format!("n{id}"));
             std::fs::create_dir_all(&dir)?;
-            let args = vec![
+            let mut args = vec![
                 opts.balsa.display().to_string(),
                 format!("-cluster.node_id={id}"),
                 format!("-cluster.peers={}", peers.join(",")),
@@ -175,6 +178,11 @@ impl Cluster {
                 format!("-server.grpc_listen_port={GRPC_PORT}"),
                 format!("-common.path_prefix={}", dir.join("data").display()),
             ];
+            if let Some(url) = &opts.alertmanager_url {
+                let rules = dir.join("rules");
+                crate::ruler::write_rules(&rules)?;
+                args.extend(crate::ruler::flags(&rules, url));
+            }
             let mut env = vec![("RUST_BACKTRACE".to_string(), "1".to_string())];
             if let Some(fp) = &opts.failpoints {
                 env.push(("BALSA_FAILPOINTS".into(), fp.clone()));

@@ -2,6 +2,7 @@
 //! its start and end time and its outcome. Written as JSON lines so a failing
 //! run can be read, grepped and replayed into the checker.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufWriter, Write};
 use std::path::Path;
 use std::sync::Mutex;
@@ -87,6 +88,33 @@ pub enum Op {
     },
     /// A fault window: from `start` (injected) to `end` (healed).
     Nemesis { fault: String, start: u64, end: u64 },
+    /// One Alertmanager POST the recorder received (the ruler workload).
+    Notify {
+        /// The sending node, from the source address (`None` if unknown).
+        node: Option<usize>,
+        /// Receive time, µs since the run began.
+        at: u64,
+        /// The harness's wall clock at receipt, Unix ms (to compare with
+        /// `startsAt`/`endsAt`, which the nodes stamp with theirs).
+        wall_ms: i64,
+        alerts: Vec<NotifiedAlert>,
+        /// Set when the body could not be read as Alertmanager alerts.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        error: String,
+    },
+    /// The ruler workload's setup, recorded at the end of the run: the
+    /// alerts that must fire, the timing the nodes were given, and the span
+    /// (`start`: the cluster was ready; `end`: the history was taken).
+    Ruler { alerts: Vec<BTreeMap<String, String>>, resend_delay_ms: i64, interval_ms: i64, start: u64, end: u64 },
+}
+
+/// One alert of a notification, as Alertmanager's API v2 receives it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NotifiedAlert {
+    pub labels: BTreeMap<String, String>,
+    /// `startsAt` and `endsAt` as Unix ms (`None` when absent or unreadable).
+    pub starts_at_ms: Option<i64>,
+    pub ends_at_ms: Option<i64>,
 }
 
 /// The history of one run: operations in completion order, with times in
@@ -104,6 +132,11 @@ impl History {
     /// Microseconds since the run began: the clock of every op's start and end.
     pub fn now(&self) -> u64 {
         self.began.elapsed().as_micros() as u64
+    }
+
+    /// An instant on the history's clock (0 for one before the run began).
+    pub fn at(&self, instant: Instant) -> u64 {
+        instant.saturating_duration_since(self.began).as_micros() as u64
     }
 
     pub fn record(&self, op: Op) {

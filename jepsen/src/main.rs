@@ -1,14 +1,19 @@
 //! `jepsen`: runs real `balsa` processes in network namespaces, pushes and
 //! reads through random nodes while a nemesis kills, pauses, partitions,
 //! skews and wipes them, then checks that no acknowledged line was lost
-//! (P1–P7 of `shared/brief/testing.md`). See jepsen/README.md.
+//! (P1–P7 of `shared/brief/testing.md`); with `--ruler`, that the ruler's
+//! alert notifications are neither doubled, flapped nor restarted (R1–R4).
+//! See jepsen/README.md.
 
 mod checker;
 mod cluster;
 mod history;
 mod nemesis;
 mod net;
+mod recorder;
 mod report;
+mod ruler;
+mod ruler_checker;
 mod run;
 mod workload;
 
@@ -61,7 +66,12 @@ struct Args {
     /// balsa only), e.g. `ack-before-quorum` or `skip-read-barrier`.
     #[arg(long)]
     failpoint: Option<String>,
-    /// The CI schedule: a no-fault baseline, each fault family, one mixed run.
+    /// The ruler workload: every node evaluates always-firing alert rules
+    /// and notifies the harness's recorder; the checker adds R1–R4.
+    #[arg(long)]
+    ruler: bool,
+    /// The CI schedule: a no-fault baseline, each fault family, one mixed
+    /// run, all with the ruler workload.
     #[arg(long, conflicts_with = "long")]
     ci: bool,
     /// Long runs for nightly use: every family, faults every 5–30 s.
@@ -120,8 +130,11 @@ fn main_inner(args: Args) -> Result<ExitCode> {
     if let Some(path) = &args.check {
         let ops = history::read_jsonl(path).with_context(|| format!("reading {}", path.display()))?;
         let verdict = checker::check(&ops, args.nodes);
+        if let Some(r) = &verdict.ruler {
+            print!("{}", ruler_checker::report(r));
+        }
         for v in &verdict.violations {
-            println!("VIOLATION {}: {}", v.property, v.evidence);
+            println!("VIOLATION {}: {} {}", v.property, v.stream, v.evidence);
         }
         println!("{}", verdict.counts.summary(verdict.valid()));
         return Ok(if verdict.valid() { ExitCode::SUCCESS } else { ExitCode::FAILURE });
@@ -150,6 +163,7 @@ fn main_inner(args: Args) -> Result<ExitCode> {
         balsa,
         dir: PathBuf::new(),
         failpoints: args.failpoint.clone(),
+        ruler: args.ruler || args.ci,
     };
     let mut runs = Vec::new();
     if args.ci {

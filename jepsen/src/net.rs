@@ -90,7 +90,9 @@ impl Net {
         Ipv4Addr::new(a, b, c, node as u8 + 1)
     }
 
-    fn harness_ip(&self) -> Ipv4Addr {
+    /// The harness's address on the bridge: every node reaches it, even when
+    /// cut off from its peers.
+    pub fn harness_ip(&self) -> Ipv4Addr {
         let [a, b, c] = self.subnet;
         Ipv4Addr::new(a, b, c, 254)
     }

@@ -63,7 +63,7 @@ impl Report {
                 Op::Nemesis { fault, start, end } => {
                     windows.push(Window { fault: fault.clone(), start: *start, end: *end })
                 }
-                Op::Read { .. } => {}
+                Op::Read { .. } | Op::Notify { .. } | Op::Ruler { .. } => {}
             }
         }
         samples.sort_by_key(|s| s.start);

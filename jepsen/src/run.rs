@@ -13,7 +13,10 @@ use crate::cluster::{Cluster, Options};
 use crate::history::{self, History, Op};
 use crate::nemesis::{self, Family};
 use crate::net::{self, Net};
+use crate::recorder::Recorder;
 use crate::report::Report;
+use crate::ruler;
+use crate::ruler_checker;
 use crate::workload::{self, Workload};
 
 #[derive(Clone, Debug)]
@@ -32,6 +35,8 @@ pub struct RunConfig {
     pub balsa: PathBuf,
     pub dir: PathBuf,
     pub failpoints: Option<String>,
+    /// The ruler workload: rule files on every node, notifications recorded.
+    pub ruler: bool,
 }
 
 pub struct RunResult {
@@ -53,12 +58,20 @@ pub async fn run(cfg: &RunConfig) -> Result<RunResult> {
     tracing::info!(run = %cfg.name, seed = cfg.seed, faults = steps.len(), dir = %dir.display(), "starting");
 
     let net = Arc::new(std::sync::Mutex::new(Net::create(cfg.nodes)?));
+    let recorder = match cfg.ruler {
+        true => {
+            let n = net::lock(&net);
+            Some(Recorder::start(n.harness_ip(), (0..cfg.nodes).map(|i| n.node_ip(i)).collect())?)
+        }
+        false => None,
+    };
     let opts = Options {
         balsa: cfg.balsa.clone(),
         dir: dir.clone(),
         shards: cfg.shards,
         failpoints: cfg.failpoints.clone(),
         skewable: cfg.families.contains(&Family::Skew),
+        alertmanager_url: recorder.as_ref().map(Recorder::url),
     };
     let mut cluster = { Cluster::new(&net::lock(&net), cfg.nodes, &opts)? };
     cluster.start_all()?;
@@ -97,6 +110,18 @@ pub async fn run(cfg: &RunConfig) -> Result<RunResult> {
     for op in finals {
         history.record(op);
     }
+    if let Some(recorder) = &recorder {
+        for op in recorder.drain(&history) {
+            history.record(op);
+        }
+        history.record(Op::Ruler {
+            alerts: ruler::expected_alerts(),
+            resend_delay_ms: ruler::RESEND_DELAY.as_millis() as i64,
+            interval_ms: ruler::INTERVAL.as_millis() as i64,
+            start: 0,
+            end: history.now(),
+        });
+    }
 
     let ops = history.ops();
     history::write_jsonl(&dir.join("history.jsonl"), &ops)?;
@@ -108,12 +133,15 @@ pub async fn run(cfg: &RunConfig) -> Result<RunResult> {
 
     let mut out = String::new();
     out.push_str(&text);
+    if let Some(r) = &verdict.ruler {
+        out.push_str(&ruler_checker::report(r));
+    }
     let mut shown = std::collections::BTreeMap::new();
     for v in &verdict.violations {
         let n = shown.entry(v.property).or_insert(0);
         *n += 1;
         if *n <= SHOWN_PER_PROPERTY {
-            out.push_str(&format!("VIOLATION {}: {} {}: {}\n", v.property, v.stream, fmt_line(v), v.evidence));
+            out.push_str(&format!("VIOLATION {}: {}{}: {}\n", v.property, v.stream, fmt_line(v), v.evidence));
         }
     }
     let violations = std::fs::File::create(dir.join("violations.jsonl"))?;
@@ -130,7 +158,7 @@ pub async fn run(cfg: &RunConfig) -> Result<RunResult> {
 }
 
 fn fmt_line(v: &checker::Violation) -> String {
-    v.line.as_ref().map(|l| format!("{}@{}", l.text, l.ts)).unwrap_or_default()
+    v.line.as_ref().map(|l| format!(" {}@{}", l.text, l.ts)).unwrap_or_default()
 }
 
 /// Final reads of every node, repeated for up to a minute until the nodes

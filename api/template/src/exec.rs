@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use regex::Regex;
 
-use crate::funcs::{self, CallEnv, Func, PT, truth};
+use crate::funcs::{self, AlertEnv, CallEnv, Func, PT, truth};
 use crate::parse::{Arg, ArgKind, Branch, Command, Node, Number, Pipe};
 use crate::value::{IntTy, Value};
 use crate::{Context, MAX_OUTPUT_BYTES, MAX_STRING_BYTES, NOT_LISTABLE, TemplateError};
@@ -40,12 +40,22 @@ pub(crate) struct State<'a, 'o> {
     steps: u64,
     depth: usize,
     cur_name: &'a str,
+    alert: Option<AlertEnv<'a>>,
 }
 
-pub(crate) fn execute(t: &Inner, ctx: &dyn Context, out: &mut String) -> Result<(), TemplateError> {
+/// Executes `t` with `root` as dot (`Value::Data` for Loki templates; the data struct with
+/// `alert` for alert templates).
+pub(crate) fn execute<'a>(
+    t: &'a Inner,
+    ctx: &'a dyn Context,
+    root: Value<'a>,
+    alert: Option<AlertEnv<'a>>,
+    out: &mut String,
+) -> Result<(), TemplateError> {
     let start_len = out.len();
-    let mut s = State { t, ctx, vars: vec![("$", Value::Data)], out, start_len, steps: 0, depth: 0, cur_name: &t.name };
-    match s.walk_list(&Value::Data, &t.root) {
+    let vars = vec![("$", root.clone())];
+    let mut s = State { t, ctx, vars, out, start_len, steps: 0, depth: 0, cur_name: &t.name, alert };
+    match s.walk_list(&root, &t.root) {
         Ok(()) => Ok(()),
         Err(Flow::Err(e)) => {
             s.out.truncate(start_len);
@@ -62,6 +72,11 @@ fn arg_text(src: &str, pos: usize, end: usize) -> &str {
 
 impl<'a> State<'a, '_> {
     fn err(&self, pos: usize, end: usize, msg: impl AsRef<str>) -> Flow {
+        self.err_context(pos, arg_text(&self.t.src, pos, end), msg)
+    }
+
+    /// An execution error at `pos`, showing `context` (Go's `node.String()`).
+    fn err_context(&self, pos: usize, context: &str, msg: impl AsRef<str>) -> Flow {
         let src = &self.t.src;
         let pos = pos.min(src.len());
         let before = src.get(..pos).unwrap_or("");
@@ -70,10 +85,6 @@ impl<'a> State<'a, '_> {
             Some(nl) => pos - (nl + 1),
             None => pos,
         };
-        let mut context = arg_text(src, pos, end).to_string();
-        if context.chars().count() > 20 {
-            context = format!("{}...", context.chars().take(20).collect::<String>());
-        }
         Flow::Err(TemplateError::new(format!(
             "template: {}:{}:{}: executing {} at <{}>: {}",
             self.t.name,
@@ -194,6 +205,14 @@ impl<'a> State<'a, '_> {
                 for (k, e) in m.iter() {
                     ran = true;
                     if self.one_iteration(b, Value::Str(Cow::Owned(k.clone())), e.clone(), body_mark)? {
+                        break;
+                    }
+                }
+            }
+            Value::StrMap(m) => {
+                for (k, v) in m.iter() {
+                    ran = true;
+                    if self.one_iteration(b, Value::Str(Cow::Borrowed(k)), Value::Str(Cow::Borrowed(v)), body_mark)? {
                         break;
                     }
                 }
@@ -355,7 +374,7 @@ impl<'a> State<'a, '_> {
         match &first.kind {
             ArgKind::Field(names) => self.eval_field_chain(dot.clone(), names, first, rest, final_, false),
             ArgKind::Chain(node, fields) => self.eval_chain(dot, node, fields, first, rest, final_),
-            ArgKind::Func(f) => self.eval_call(dot, *f, first, rest, final_, None),
+            ArgKind::Func(f) => self.eval_call(dot, *f, first, rest, final_, None, Some(&cmd.args)),
             ArgKind::Pipe(p) => {
                 self.not_a_function(&cmd.args, &final_)?;
                 self.enter(first.pos, first.end)?;
@@ -440,7 +459,7 @@ impl<'a> State<'a, '_> {
         let has_args = !args.is_empty() || final_.is_some();
         match receiver {
             Value::Time(t) => match funcs::lookup_time_method(name) {
-                Some(f) => self.eval_call(&Value::Nil, f, node, args, final_, Some(Value::Time(t))),
+                Some(f) => self.eval_call(&Value::Nil, f, node, args, final_, Some(Value::Time(t)), None),
                 None => Err(self.err_at(node, format!("can't evaluate field {name} in type time.Time"))),
             },
             Value::Data => {
@@ -455,6 +474,23 @@ impl<'a> State<'a, '_> {
                 }
                 Ok(m.get(name).cloned().unwrap_or(Value::Nil))
             }
+            Value::StrMap(m) => {
+                if has_args {
+                    return Err(self.err_at(node, format!("{name} is not a method but has arguments")));
+                }
+                Ok(Value::Str(Cow::Borrowed(m.get(name).copied().unwrap_or(""))))
+            }
+            Value::Struct(st) => match st.field(name) {
+                Some(_) if has_args => {
+                    Err(self.err_at(node, format!("{name} has arguments but cannot be invoked as function")))
+                }
+                Some(v) => Ok(v.clone()),
+                None => Err(self.err_at(node, format!("can't evaluate field {name} in type {}", st.type_name))),
+            },
+            Value::Duration(d) => match funcs::lookup_duration_method(name) {
+                Some(f) => self.eval_call(&Value::Nil, f, node, args, final_, Some(Value::Duration(d)), None),
+                None => Err(self.err_at(node, format!("can't evaluate field {name} in type *time.Duration"))),
+            },
             Value::Nil if nil_ok => Ok(Value::Nil),
             Value::Nil => Err(self.err_at(node, format!("nil pointer evaluating interface {{}}.{name}"))),
             v => Err(self.err_at(node, format!("can't evaluate field {name} in type {}", v.type_name()))),
@@ -478,6 +514,9 @@ impl<'a> State<'a, '_> {
         self.eval_field_chain(recv, fields, node, args, final_, true)
     }
 
+    /// Calls `f` (named by `node`). `cmd`: the whole command when `f` starts it, where Go
+    /// reports the function's own error.
+    #[allow(clippy::too_many_arguments)]
     fn eval_call(
         &mut self,
         dot: &Value<'a>,
@@ -486,6 +525,7 @@ impl<'a> State<'a, '_> {
         args: &'a [Arg],
         final_: Option<Value<'a>>,
         receiver: Option<Value<'a>>,
+        cmd: Option<&'a [Arg]>,
     ) -> R<Value<'a>> {
         let name = f.name();
         let sig = f.sig();
@@ -529,21 +569,28 @@ impl<'a> State<'a, '_> {
             argv.push(self.validate(fv, param(num_in - 1), node)?);
         }
         self.step(node.pos, node.end)?;
-        let env = CallEnv { ctx: self.ctx, regexes: &self.t.regexes };
-        match env.call(f, argv) {
-            Ok(Value::Str(s)) if s.len() > MAX_STRING_BYTES => {
-                Err(self.err_at(node, format!("error calling {name}: result exceeds {MAX_STRING_BYTES} bytes")))
+        let env = CallEnv { ctx: self.ctx, regexes: &self.t.regexes, alert: self.alert.as_ref() };
+        let msg = match env.call(f, argv) {
+            Ok(Value::Str(s)) if s.len() > MAX_STRING_BYTES => format!("result exceeds {MAX_STRING_BYTES} bytes"),
+            Ok(v) => return Ok(v),
+            Err(msg) => msg,
+        };
+        let msg = format!("error calling {name}: {msg}");
+        Err(match cmd {
+            Some(cmd) => {
+                let src = &self.t.src;
+                let text = cmd.iter().map(|a| arg_text(src, a.pos, a.end)).collect::<Vec<_>>().join(" ");
+                self.err_context(node.pos, &text, msg)
             }
-            Ok(v) => Ok(v),
-            Err(msg) => Err(self.err_at(node, format!("error calling {name}: {msg}"))),
-        }
+            None => self.err_at(node, msg),
+        })
     }
 
     fn eval_arg(&mut self, dot: &Value<'a>, pt: PT, a: &'a Arg) -> R<Value<'a>> {
         let v = match &a.kind {
             ArgKind::Dot => dot.clone(),
             ArgKind::Nil => {
-                if pt == PT::Any {
+                if pt.can_be_nil() {
                     return Ok(Value::Nil);
                 }
                 return Err(self.err_at(a, format!("cannot assign nil to {}", pt.go_name())));
@@ -559,7 +606,7 @@ impl<'a> State<'a, '_> {
                 self.leave();
                 v?
             }
-            ArgKind::Func(f) => self.eval_call(dot, *f, a, &[], None, None)?,
+            ArgKind::Func(f) => self.eval_call(dot, *f, a, &[], None, None, None)?,
             ArgKind::Chain(base, fields) => {
                 self.enter(a.pos, a.end)?;
                 let v = self.eval_chain(dot, base, fields, a, &[], None);
@@ -577,6 +624,10 @@ impl<'a> State<'a, '_> {
                     PT::Any => self.ideal_constant(n, a),
                     PT::Int => match n.int {
                         Some(i) => Ok(Value::int(i)),
+                        None => Err(self.expected(pt, a)),
+                    },
+                    PT::Duration => match n.int {
+                        Some(i) => Ok(Value::Duration(i)),
                         None => Err(self.expected(pt, a)),
                     },
                     PT::Float => match n.float {
@@ -600,7 +651,7 @@ impl<'a> State<'a, '_> {
         let text = arg_text(&self.t.src, a.pos, a.end);
         let msg = match pt {
             PT::Str => format!("expected string; found {text}"),
-            PT::Int => format!("expected integer; found {text}"),
+            PT::Int | PT::Duration => format!("expected integer; found {text}"),
             PT::Float => format!("expected float; found {text}"),
             _ => format!("can't handle {text} for arg of type {}", pt.go_name()),
         };
@@ -613,7 +664,9 @@ impl<'a> State<'a, '_> {
             | (Value::Str(_), PT::Str)
             | (Value::Int(_, IntTy::Int), PT::Int)
             | (Value::Float(_), PT::Float)
-            | (Value::Time(_), PT::Time) => Ok(v),
+            | (Value::Time(_), PT::Time)
+            | (Value::Duration(_), PT::Duration) => Ok(v),
+            (Value::Nil, pt) if pt.can_be_nil() => Ok(v),
             (Value::Nil, _) => Err(self.err_at(a, format!("invalid value; expected {}", pt.go_name()))),
             _ => Err(self.err_at(a, format!("wrong type for value; expected {}; got {}", pt.go_name(), v.type_name()))),
         }

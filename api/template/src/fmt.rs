@@ -265,20 +265,33 @@ pub(crate) fn write_v(out: &mut String, v: &Value<'_>, ctx: &dyn Context) {
             }
             out.push(']');
         }
-        Value::Data => {
-            out.push_str("map[");
-            let labels = crate::sorted_labels(ctx);
-            for (i, (k, v)) in labels.iter().enumerate() {
+        Value::Data => write_str_map(out, crate::sorted_labels(ctx)),
+        Value::StrMap(m) => write_str_map(out, m.iter().map(|(k, v)| (*k, *v))),
+        Value::Struct(st) => {
+            out.push('{');
+            for (i, (_, f)) in st.fields.iter().enumerate() {
                 if i > 0 {
                     out.push(' ');
                 }
-                out.push_str(k);
-                out.push(':');
-                out.push_str(v);
+                write_v(out, f, ctx);
             }
-            out.push(']');
+            out.push('}');
         }
+        Value::Duration(d) => out.push_str(&crate::prom::duration_string(*d)),
     }
+}
+
+fn write_str_map<'s>(out: &mut String, pairs: impl IntoIterator<Item = (&'s str, &'s str)>) {
+    out.push_str("map[");
+    for (i, (k, v)) in pairs.into_iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(k);
+        out.push(':');
+        out.push_str(v);
+    }
+    out.push(']');
 }
 
 pub(crate) fn to_v(v: &Value<'_>, ctx: &dyn Context) -> String {
@@ -380,6 +393,20 @@ impl Printer<'_> {
             self.write_padding(w - n, fl);
             self.buf.push_str(s);
         }
+    }
+
+    /// A `map[string]string`, keys in order.
+    fn str_map<'s>(&mut self, pairs: impl IntoIterator<Item = (&'s str, &'s str)>, verb: char, fl: &Flags) {
+        self.buf.push_str("map[");
+        for (i, (k, e)) in pairs.into_iter().enumerate() {
+            if i > 0 {
+                self.buf.push(' ');
+            }
+            self.fmt_string(k, verb, fl);
+            self.buf.push(':');
+            self.fmt_string(e, verb, fl);
+        }
+        self.buf.push(']');
     }
 
     fn bad_verb(&mut self, verb: char, v: &Value<'_>, fl: &Flags) {
@@ -654,18 +681,31 @@ impl Printer<'_> {
                 true
             }
             Value::Data => {
-                self.buf.push_str("map[");
-                let labels = crate::sorted_labels(self.ctx);
-                for (i, (k, e)) in labels.iter().enumerate() {
+                self.str_map(crate::sorted_labels(self.ctx), verb, fl);
+                true
+            }
+            Value::StrMap(m) => {
+                self.str_map(m.iter().map(|(k, v)| (*k, *v)), verb, fl);
+                true
+            }
+            Value::Struct(st) => {
+                self.buf.push('{');
+                for (i, (_, f)) in st.fields.iter().enumerate() {
                     if i > 0 {
                         self.buf.push(' ');
                     }
-                    self.fmt_string(k, verb, fl);
-                    self.buf.push(':');
-                    self.fmt_string(e, verb, fl);
+                    self.print_arg(f, verb, fl, erroring);
                 }
-                self.buf.push(']');
+                self.buf.push('}');
                 true
+            }
+            Value::Duration(d) => {
+                // A pointer to a Stringer: the verbs that print strings call String().
+                if !erroring && matches!(verb, 'v' | 's' | 'x' | 'X' | 'q') {
+                    self.fmt_string(&crate::prom::duration_string(*d), verb, fl)
+                } else {
+                    false
+                }
             }
             Value::Nil => unreachable_nil(),
         };

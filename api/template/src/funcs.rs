@@ -19,6 +19,12 @@ pub(crate) enum PT {
     Int,
     Float,
     Time,
+    /// `time.Duration` (an integer constant, or a `*time.Duration` from `toDuration`).
+    Duration,
+    /// Prometheus' `template.queryResult` (a slice; only nil reaches it here).
+    QueryResult,
+    /// Prometheus' `*template.sample` (only nil reaches it here).
+    Sample,
     Any,
 }
 
@@ -29,8 +35,16 @@ impl PT {
             PT::Int => "int",
             PT::Float => "float64",
             PT::Time => "time.Time",
+            PT::Duration => "time.Duration",
+            PT::QueryResult => "template.queryResult",
+            PT::Sample => "*template.sample",
             PT::Any => "interface {}",
         }
+    }
+
+    /// Go's `canBeNil` for the parameter type.
+    pub(crate) fn can_be_nil(self) -> bool {
+        matches!(self, PT::Any | PT::QueryResult | PT::Sample)
     }
 }
 
@@ -40,179 +54,246 @@ pub(crate) struct Sig {
 }
 
 macro_rules! funcs {
-    ($($variant:ident = $name:literal : [$($p:ident),*] $(, ...$v:ident)?;)*) => {
+    ($($group:ident { $($variant:ident = $name:literal : [$($p:ident),*] $(, ...$v:ident)?;)* })*) => {
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub(crate) enum Func { $($variant,)* }
+        pub(crate) enum Func { $($($variant,)*)* }
 
         impl Func {
             pub(crate) fn name(self) -> &'static str {
-                match self { $(Func::$variant => $name,)* }
+                match self { $($(Func::$variant => $name,)*)* }
             }
 
             pub(crate) fn sig(self) -> Sig {
                 match self {
-                    $(Func::$variant => Sig { fixed: &[$(PT::$p),*], variadic: funcs!(@v $($v)?) },)*
+                    $($(Func::$variant => Sig { fixed: &[$(PT::$p),*], variadic: funcs!(@v $($v)?) },)*)*
                 }
+            }
+
+            fn group(self) -> Group {
+                match self { $($(Func::$variant => Group::$group,)*)* }
             }
         }
 
-        /// All function names a template may call (method names of `time.Time` excluded).
-        pub(crate) const ALL: &[Func] = &[$(Func::$variant,)*];
+        /// Every function and method.
+        const ALL: &[Func] = &[$($(Func::$variant,)*)*];
     };
     (@v) => { None };
     (@v $v:ident) => { Some(PT::$v) };
 }
 
+/// Where a function is reachable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Group {
+    /// Go's builtins, in every template.
+    Builtin,
+    /// Loki's `functionMap` (line_format, label_format).
+    Loki,
+    /// Prometheus' template functions (alert templates).
+    Prom,
+    /// Methods of `time.Time`.
+    TimeMethod,
+    /// Methods of `time.Duration`.
+    DurationMethod,
+}
+
+/// The function map a template is parsed with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    /// Loki's `line_format` / `label_format`.
+    Loki,
+    /// Prometheus' alert templates (`NewTemplateExpander`).
+    Prometheus,
+}
+
 funcs! {
-    // Go builtins.
-    And = "and": [Any], ...Any;
-    Or = "or": [Any], ...Any;
-    Not = "not": [Any];
-    Len = "len": [Any];
-    Index = "index": [Any], ...Any;
-    Slice = "slice": [Any], ...Any;
-    Print = "print": [], ...Any;
-    Printf = "printf": [Str], ...Any;
-    Println = "println": [], ...Any;
-    Html = "html": [], ...Any;
-    Js = "js": [], ...Any;
-    Urlquery = "urlquery": [], ...Any;
-    Eq = "eq": [Any], ...Any;
-    Ne = "ne": [Any, Any];
-    Lt = "lt": [Any, Any];
-    Le = "le": [Any, Any];
-    Gt = "gt": [Any, Any];
-    Ge = "ge": [Any, Any];
-    Call = "call": [Any], ...Any;
-    // Loki's own functions.
-    Line = "__line__": [];
-    Timestamp = "__timestamp__": [];
-    GoToLower = "ToLower": [Str];
-    GoToUpper = "ToUpper": [Str];
-    GoReplace = "Replace": [Str, Str, Str, Int];
-    GoTrim = "Trim": [Str, Str];
-    GoTrimLeft = "TrimLeft": [Str, Str];
-    GoTrimRight = "TrimRight": [Str, Str];
-    GoTrimPrefix = "TrimPrefix": [Str, Str];
-    GoTrimSuffix = "TrimSuffix": [Str, Str];
-    GoTrimSpace = "TrimSpace": [Str];
-    RegexReplaceAll = "regexReplaceAll": [Str, Str, Str];
-    RegexReplaceAllLiteral = "regexReplaceAllLiteral": [Str, Str, Str];
-    Count = "count": [Str, Str];
-    Urldecode = "urldecode": [Str];
-    Urlencode = "urlencode": [Str];
-    Bytes = "bytes": [Str];
-    Duration = "duration": [Str];
-    DurationSeconds = "duration_seconds": [Str];
-    UnixEpochMillis = "unixEpochMillis": [Time];
-    UnixEpochNanos = "unixEpochNanos": [Time];
-    ToDateInZone = "toDateInZone": [Str, Str, Str];
-    UnixToTime = "unixToTime": [Str];
-    AlignLeft = "alignLeft": [Int, Str];
-    AlignRight = "alignRight": [Int, Str];
-    // The sprig functions Loki registers.
-    B64enc = "b64enc": [Str];
-    B64dec = "b64dec": [Str];
-    Lower = "lower": [Str];
-    Upper = "upper": [Str];
-    Title = "title": [Str];
-    Trunc = "trunc": [Int, Str];
-    Substr = "substr": [Int, Int, Str];
-    Contains = "contains": [Str, Str];
-    HasPrefix = "hasPrefix": [Str, Str];
-    HasSuffix = "hasSuffix": [Str, Str];
-    Indent = "indent": [Int, Str];
-    Nindent = "nindent": [Int, Str];
-    SReplace = "replace": [Str, Str, Str];
-    Repeat = "repeat": [Int, Str];
-    STrim = "trim": [Str];
-    TrimAll = "trimAll": [Str, Str];
-    STrimSuffix = "trimSuffix": [Str, Str];
-    STrimPrefix = "trimPrefix": [Str, Str];
-    ToInt = "int": [Any];
-    ToFloat64 = "float64": [Any];
-    Add = "add": [], ...Any;
-    Sub = "sub": [Any, Any];
-    Mul = "mul": [Any], ...Any;
-    Div = "div": [Any, Any];
-    Mod = "mod": [Any, Any];
-    Addf = "addf": [], ...Any;
-    Subf = "subf": [Any], ...Any;
-    Mulf = "mulf": [Any], ...Any;
-    Divf = "divf": [Any], ...Any;
-    Max = "max": [Any], ...Any;
-    Min = "min": [Any], ...Any;
-    Maxf = "maxf": [Any], ...Any;
-    Minf = "minf": [Any], ...Any;
-    Ceil = "ceil": [Any];
-    Floor = "floor": [Any];
-    Round = "round": [Any, Int], ...Float;
-    FromJson = "fromJson": [Str];
-    Date = "date": [Str, Any];
-    ToDate = "toDate": [Str, Str];
-    Now = "now": [];
-    UnixEpoch = "unixEpoch": [Time];
-    Default = "default": [Any], ...Any;
-    // Methods of time.Time (reached as `.Method` on a time value; the receiver is the first parameter).
-    TUnix = "Unix": [Time];
-    TUnixMilli = "UnixMilli": [Time];
-    TUnixMicro = "UnixMicro": [Time];
-    TUnixNano = "UnixNano": [Time];
-    TYear = "Year": [Time];
-    TMonth = "Month": [Time];
-    TDay = "Day": [Time];
-    THour = "Hour": [Time];
-    TMinute = "Minute": [Time];
-    TSecond = "Second": [Time];
-    TNanosecond = "Nanosecond": [Time];
-    TYearDay = "YearDay": [Time];
-    TWeekday = "Weekday": [Time];
-    TFormat = "Format": [Time, Str];
-    TUtc = "UTC": [Time];
-    TLocal = "Local": [Time];
-    TString = "String": [Time];
-    TIsZero = "IsZero": [Time];
+    Builtin {
+        And = "and": [Any], ...Any;
+        Or = "or": [Any], ...Any;
+        Not = "not": [Any];
+        Len = "len": [Any];
+        Index = "index": [Any], ...Any;
+        Slice = "slice": [Any], ...Any;
+        Print = "print": [], ...Any;
+        Printf = "printf": [Str], ...Any;
+        Println = "println": [], ...Any;
+        Html = "html": [], ...Any;
+        Js = "js": [], ...Any;
+        Urlquery = "urlquery": [], ...Any;
+        Eq = "eq": [Any], ...Any;
+        Ne = "ne": [Any, Any];
+        Lt = "lt": [Any, Any];
+        Le = "le": [Any, Any];
+        Gt = "gt": [Any, Any];
+        Ge = "ge": [Any, Any];
+        Call = "call": [Any], ...Any;
+    }
+    // Loki's own functions, then the sprig functions Loki registers.
+    Loki {
+        Line = "__line__": [];
+        Timestamp = "__timestamp__": [];
+        GoToLower = "ToLower": [Str];
+        GoToUpper = "ToUpper": [Str];
+        GoReplace = "Replace": [Str, Str, Str, Int];
+        GoTrim = "Trim": [Str, Str];
+        GoTrimLeft = "TrimLeft": [Str, Str];
+        GoTrimRight = "TrimRight": [Str, Str];
+        GoTrimPrefix = "TrimPrefix": [Str, Str];
+        GoTrimSuffix = "TrimSuffix": [Str, Str];
+        GoTrimSpace = "TrimSpace": [Str];
+        RegexReplaceAll = "regexReplaceAll": [Str, Str, Str];
+        RegexReplaceAllLiteral = "regexReplaceAllLiteral": [Str, Str, Str];
+        Count = "count": [Str, Str];
+        Urldecode = "urldecode": [Str];
+        Urlencode = "urlencode": [Str];
+        Bytes = "bytes": [Str];
+        Duration = "duration": [Str];
+        DurationSeconds = "duration_seconds": [Str];
+        UnixEpochMillis = "unixEpochMillis": [Time];
+        UnixEpochNanos = "unixEpochNanos": [Time];
+        ToDateInZone = "toDateInZone": [Str, Str, Str];
+        UnixToTime = "unixToTime": [Str];
+        AlignLeft = "alignLeft": [Int, Str];
+        AlignRight = "alignRight": [Int, Str];
+        // The sprig functions Loki registers.
+        B64enc = "b64enc": [Str];
+        B64dec = "b64dec": [Str];
+        Lower = "lower": [Str];
+        Upper = "upper": [Str];
+        Title = "title": [Str];
+        Trunc = "trunc": [Int, Str];
+        Substr = "substr": [Int, Int, Str];
+        Contains = "contains": [Str, Str];
+        HasPrefix = "hasPrefix": [Str, Str];
+        HasSuffix = "hasSuffix": [Str, Str];
+        Indent = "indent": [Int, Str];
+        Nindent = "nindent": [Int, Str];
+        SReplace = "replace": [Str, Str, Str];
+        Repeat = "repeat": [Int, Str];
+        STrim = "trim": [Str];
+        TrimAll = "trimAll": [Str, Str];
+        STrimSuffix = "trimSuffix": [Str, Str];
+        STrimPrefix = "trimPrefix": [Str, Str];
+        ToInt = "int": [Any];
+        ToFloat64 = "float64": [Any];
+        Add = "add": [], ...Any;
+        Sub = "sub": [Any, Any];
+        Mul = "mul": [Any], ...Any;
+        Div = "div": [Any, Any];
+        Mod = "mod": [Any, Any];
+        Addf = "addf": [], ...Any;
+        Subf = "subf": [Any], ...Any;
+        Mulf = "mulf": [Any], ...Any;
+        Divf = "divf": [Any], ...Any;
+        Max = "max": [Any], ...Any;
+        Min = "min": [Any], ...Any;
+        Maxf = "maxf": [Any], ...Any;
+        Minf = "minf": [Any], ...Any;
+        Ceil = "ceil": [Any];
+        Floor = "floor": [Any];
+        Round = "round": [Any, Int], ...Float;
+        FromJson = "fromJson": [Str];
+        Date = "date": [Str, Any];
+        ToDate = "toDate": [Str, Str];
+        Now = "now": [];
+        UnixEpoch = "unixEpoch": [Time];
+        Default = "default": [Any], ...Any;
+    }
+    // Prometheus' template functions (template/template.go, text mode: no `tmpl`).
+    Prom {
+        PQuery = "query": [Str];
+        PFirst = "first": [QueryResult];
+        PLabel = "label": [Str, Sample];
+        PValue = "value": [Sample];
+        PStrvalue = "strvalue": [Sample];
+        PArgs = "args": [], ...Any;
+        PReReplaceAll = "reReplaceAll": [Str, Str, Str];
+        PSafeHtml = "safeHtml": [Str];
+        PMatch = "match": [Str, Str];
+        PTitle = "title": [Str];
+        PToUpper = "toUpper": [Str];
+        PToLower = "toLower": [Str];
+        PGraphLink = "graphLink": [Str];
+        PTableLink = "tableLink": [Str];
+        PSortByLabel = "sortByLabel": [Str, QueryResult];
+        PStripPort = "stripPort": [Str];
+        PStripDomain = "stripDomain": [Str];
+        PHumanize = "humanize": [Any];
+        PHumanize1024 = "humanize1024": [Any];
+        PHumanizeDuration = "humanizeDuration": [Any];
+        PHumanizePercentage = "humanizePercentage": [Any];
+        PHumanizeTimestamp = "humanizeTimestamp": [Any];
+        PToTime = "toTime": [Any];
+        PToDuration = "toDuration": [Any];
+        PNow = "now": [];
+        PPathPrefix = "pathPrefix": [];
+        PExternalUrl = "externalURL": [];
+        PParseDuration = "parseDuration": [Str];
+        PUrlQueryEscape = "urlQueryEscape": [Str];
+    }
+    // Methods (reached as `.Method` on a value; the receiver is the first parameter).
+    TimeMethod {
+        TUnix = "Unix": [Time];
+        TUnixMilli = "UnixMilli": [Time];
+        TUnixMicro = "UnixMicro": [Time];
+        TUnixNano = "UnixNano": [Time];
+        TYear = "Year": [Time];
+        TMonth = "Month": [Time];
+        TDay = "Day": [Time];
+        THour = "Hour": [Time];
+        TMinute = "Minute": [Time];
+        TSecond = "Second": [Time];
+        TNanosecond = "Nanosecond": [Time];
+        TYearDay = "YearDay": [Time];
+        TWeekday = "Weekday": [Time];
+        TFormat = "Format": [Time, Str];
+        TUtc = "UTC": [Time];
+        TLocal = "Local": [Time];
+        TString = "String": [Time];
+        TIsZero = "IsZero": [Time];
+        TAdd = "Add": [Time, Duration];
+    }
+    DurationMethod {
+        DString = "String": [Duration];
+        DHours = "Hours": [Duration];
+        DMinutes = "Minutes": [Duration];
+        DSeconds = "Seconds": [Duration];
+        DMilliseconds = "Milliseconds": [Duration];
+        DMicroseconds = "Microseconds": [Duration];
+        DNanoseconds = "Nanoseconds": [Duration];
+    }
 }
 
 impl Func {
-    pub(crate) fn is_method(self) -> bool {
-        matches!(
-            self,
-            Func::TUnix
-                | Func::TUnixMilli
-                | Func::TUnixMicro
-                | Func::TUnixNano
-                | Func::TYear
-                | Func::TMonth
-                | Func::TDay
-                | Func::THour
-                | Func::TMinute
-                | Func::TSecond
-                | Func::TNanosecond
-                | Func::TYearDay
-                | Func::TWeekday
-                | Func::TFormat
-                | Func::TUtc
-                | Func::TLocal
-                | Func::TString
-                | Func::TIsZero
-        )
-    }
-
     /// Whether the first argument is a regular expression (precompiled when literal).
     pub(crate) fn takes_regex(self) -> bool {
-        matches!(self, Func::RegexReplaceAll | Func::RegexReplaceAllLiteral | Func::Count)
+        matches!(
+            self,
+            Func::RegexReplaceAll | Func::RegexReplaceAllLiteral | Func::Count | Func::PReReplaceAll | Func::PMatch
+        )
     }
 }
 
-/// Looks up a template function by name.
-pub(crate) fn lookup(name: &str) -> Option<Func> {
-    ALL.iter().copied().find(|f| !f.is_method() && f.name() == name)
+/// Looks up a template function by name in a dialect's function map.
+pub(crate) fn lookup(name: &str, dialect: Dialect) -> Option<Func> {
+    ALL.iter().copied().find(|f| {
+        f.name() == name
+            && match f.group() {
+                Group::Builtin => true,
+                Group::Loki => dialect == Dialect::Loki,
+                Group::Prom => dialect == Dialect::Prometheus,
+                Group::TimeMethod | Group::DurationMethod => false,
+            }
+    })
 }
 
 /// Looks up a method of `time.Time`.
 pub(crate) fn lookup_time_method(name: &str) -> Option<Func> {
-    ALL.iter().copied().find(|f| f.is_method() && f.name() == name)
+    ALL.iter().copied().find(|f| f.group() == Group::TimeMethod && f.name() == name)
+}
+
+/// Looks up a method of `time.Duration`.
+pub(crate) fn lookup_duration_method(name: &str) -> Option<Func> {
+    ALL.iter().copied().find(|f| f.group() == Group::DurationMethod && f.name() == name)
 }
 
 /// Compiles a Go regular expression (RE2 syntax) with bounded size.
@@ -227,6 +308,16 @@ pub(crate) fn compile_regex(pattern: &str) -> Result<Regex, String> {
 pub(crate) struct CallEnv<'a, 'r> {
     pub ctx: &'a dyn Context,
     pub regexes: &'r HashMap<String, Regex>,
+    /// What Prometheus' functions read besides their arguments (alert templates only).
+    pub alert: Option<&'r AlertEnv<'a>>,
+}
+
+/// The expander's inputs that Prometheus' template functions read: the external URL
+/// (`externalURL`, `pathPrefix`) and the evaluation time (`now`).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct AlertEnv<'a> {
+    pub external_url: &'a str,
+    pub eval_time_ms: i64,
 }
 
 fn s<'b>(v: &'b Value<'_>) -> &'b str {
@@ -270,11 +361,14 @@ pub(crate) fn truth(v: &Value<'_>, ctx: &dyn Context) -> bool {
         Value::List(l) => !l.is_empty(),
         Value::Map(m) => !m.is_empty(),
         Value::Data => ctx.labels().is_none_or(|l| !l.is_empty()),
+        Value::StrMap(m) => !m.is_empty(),
+        // A struct, and a non-nil pointer.
+        Value::Struct(_) | Value::Duration(_) => true,
     }
 }
 
 impl<'a> CallEnv<'a, '_> {
-    fn regex(&self, pattern: &str) -> Result<Cow<'_, Regex>, String> {
+    pub(crate) fn regex(&self, pattern: &str) -> Result<Cow<'_, Regex>, String> {
         match self.regexes.get(pattern) {
             Some(r) => Ok(Cow::Borrowed(r)),
             None => compile_regex(pattern).map(Cow::Owned),
@@ -437,6 +531,46 @@ impl<'a> CallEnv<'a, '_> {
             Func::TUtc | Func::TLocal => Value::Time(t(&a[0]).in_loc(Loc::Utc)),
             Func::TString => owned(t(&a[0]).go_string()),
             Func::TIsZero => Value::Bool(t(&a[0]).is_zero()),
+            Func::TAdd => Value::Time(t(&a[0]).add_nanos(match a[1] {
+                Value::Duration(d) => d,
+                _ => 0,
+            })),
+            Func::PQuery
+            | Func::PFirst
+            | Func::PLabel
+            | Func::PValue
+            | Func::PStrvalue
+            | Func::PArgs
+            | Func::PReReplaceAll
+            | Func::PSafeHtml
+            | Func::PMatch
+            | Func::PTitle
+            | Func::PToUpper
+            | Func::PToLower
+            | Func::PGraphLink
+            | Func::PTableLink
+            | Func::PSortByLabel
+            | Func::PStripPort
+            | Func::PStripDomain
+            | Func::PHumanize
+            | Func::PHumanize1024
+            | Func::PHumanizeDuration
+            | Func::PHumanizePercentage
+            | Func::PHumanizeTimestamp
+            | Func::PToTime
+            | Func::PToDuration
+            | Func::PNow
+            | Func::PPathPrefix
+            | Func::PExternalUrl
+            | Func::PParseDuration
+            | Func::PUrlQueryEscape
+            | Func::DString
+            | Func::DHours
+            | Func::DMinutes
+            | Func::DSeconds
+            | Func::DMilliseconds
+            | Func::DMicroseconds
+            | Func::DNanoseconds => return crate::prom::call(self, f, a),
         })
     }
 }
@@ -456,6 +590,7 @@ fn length(v: &Value<'_>, ctx: &dyn Context) -> Result<usize, String> {
         Value::Str(s) => Ok(s.len()),
         Value::List(l) => Ok(l.len()),
         Value::Map(m) => Ok(m.len()),
+        Value::StrMap(m) => Ok(m.len()),
         Value::Data => ctx.labels().map(|l| l.len()).ok_or_else(|| crate::NOT_LISTABLE.to_string()),
         Value::Nil => Err("reflect: call of reflect.Value.Type on zero Value".to_string()),
         v => Err(format!("len of type {}", v.type_name())),
@@ -502,6 +637,11 @@ fn index<'a>(item: &Value<'a>, idx: &[Value<'a>], ctx: &'a dyn Context) -> Resul
             },
             Value::Data => match ix {
                 Value::Str(k) => Value::Str(Cow::Borrowed(ctx.label(k).unwrap_or(""))),
+                v => return Err(format!("value has type {}; should be string", v.type_name())),
+            },
+            Value::StrMap(m) => match ix {
+                Value::Str(k) => Value::Str(Cow::Borrowed(m.get(k.as_ref()).copied().unwrap_or(""))),
+                Value::Nil => return Err("value is nil; should be of type string".to_string()),
                 v => return Err(format!("value has type {}; should be string", v.type_name())),
             },
             Value::Nil => return Err("index of nil pointer".to_string()),
@@ -642,7 +782,7 @@ fn lt(a1: &Value<'_>, a2: &Value<'_>) -> Result<bool, String> {
 }
 
 /// Go's `unicode.ToLower` rune by rune (simple case mapping).
-fn to_lower(s: &str) -> String {
+pub(crate) fn to_lower(s: &str) -> String {
     s.chars()
         .map(|c| {
             let mut l = c.to_lowercase();
@@ -654,7 +794,7 @@ fn to_lower(s: &str) -> String {
         .collect()
 }
 
-fn to_upper(s: &str) -> String {
+pub(crate) fn to_upper(s: &str) -> String {
     s.chars()
         .map(|c| {
             let mut u = c.to_uppercase();
@@ -796,7 +936,7 @@ fn align(count: i64, src: &str, left: bool) -> Result<String, String> {
 }
 
 /// Regex replacement with Go's `Expand` syntax (`$1`, `${name}`) or literally, bounded in size.
-fn bounded_replace(re: &Regex, src: &str, repl: &str, literal: bool) -> Result<String, String> {
+pub(crate) fn bounded_replace(re: &Regex, src: &str, repl: &str, literal: bool) -> Result<String, String> {
     let mut out = String::with_capacity(src.len());
     let mut last = 0;
     let dollars = if literal { 0 } else { repl.matches('$').count() };

@@ -153,6 +153,13 @@ impl GoTime {
         GoTime { secs: d.as_secs() as i64, nsec: d.subsec_nanos(), loc: Loc::Utc }
     }
 
+    /// Go's `Time.Add(d)` (seconds saturate instead of overflowing).
+    pub(crate) fn add_nanos(&self, d: i64) -> GoTime {
+        let nsec = self.nsec as i64 + d % 1_000_000_000;
+        let secs = self.secs.saturating_add(d / 1_000_000_000).saturating_add(nsec.div_euclid(1_000_000_000));
+        GoTime { secs, nsec: nsec.rem_euclid(1_000_000_000) as u32, loc: self.loc.clone() }
+    }
+
     pub(crate) fn in_loc(&self, loc: Loc) -> GoTime {
         GoTime { secs: self.secs, nsec: self.nsec, loc }
     }

@@ -6,6 +6,11 @@
 //! Go's `missingkey=zero` option, so `{{ .missing }}` and `{{ index . "missing" }}` both
 //! render as the empty string. `__line__` and `__timestamp__` are functions.
 //!
+//! The same engine runs Prometheus alert templates (alerting rules' labels and annotations)
+//! through [`alert::AlertTemplate`], with Prometheus' data struct and function map instead of
+//! Loki's. Each template is parsed with one function map; the other's functions are not
+//! defined in it.
+//!
 //! # Why an own engine
 //!
 //! The only Rust port of Go templates, `gtmpl` (0.7.1), has had no release since 2021 and
@@ -26,7 +31,7 @@
 //! pipes, field chains (`.a.b`, `$x.a`, `(fromJson .j).a`), string/raw-string/char/number/bool/nil
 //! literals, `define`/`template`/`block`, and the methods `Unix`, `UnixMilli`, `UnixMicro`,
 //! `UnixNano`, `Year`, `Month`, `Day`, `Hour`, `Minute`, `Second`, `Nanosecond`, `YearDay`,
-//! `Weekday`, `Format`, `UTC`, `Local`, `String`, `IsZero` on time values.
+//! `Weekday`, `Format`, `UTC`, `Local`, `String`, `IsZero`, `Add` on time values.
 //!
 //! # Functions
 //!
@@ -46,7 +51,7 @@
 //! - `trunc` and `substr` count characters (Loki's own implementations) rather than bytes
 //!   (sprig's), so they never split a UTF-8 sequence.
 //! - Regular expressions use the `regex` crate: RE2 syntax as in Go, but `\d`, `\w`, `\s` and
-//!   `\b` are Unicode-aware.
+//!   `\b` are Unicode-aware, and the texts of invalid-pattern errors are the crate's.
 //! - Complex numbers and hexadecimal float literals are rejected.
 //! - `{{ . }}`, `range .` and `len .` need [`Context::labels`]; contexts that do not list
 //!   their labels make those an execution error.
@@ -65,6 +70,7 @@ mod funcs;
 mod gotime;
 mod lex;
 mod parse;
+mod prom;
 mod value;
 
 use std::collections::HashMap;
@@ -132,7 +138,12 @@ impl Template {
     /// Parses a template with the name used in error messages (Loki uses "label" for
     /// `label_format`).
     pub fn parse_named(name: &str, src: &str) -> Result<Template, TemplateError> {
-        let parsed = parse::parse(name, src).map_err(|e| TemplateError::new(e.0))?;
+        Self::parse_dialect(name, src, funcs::Dialect::Loki)
+    }
+
+    /// Parses with a dialect's function map.
+    pub(crate) fn parse_dialect(name: &str, src: &str, dialect: funcs::Dialect) -> Result<Template, TemplateError> {
+        let parsed = parse::parse(name, src, dialect).map_err(|e| TemplateError::new(e.0))?;
         let mut regexes = HashMap::new();
         collect_regexes(&parsed.root, &mut regexes);
         for list in parsed.defines.values() {
@@ -156,7 +167,7 @@ impl Template {
 
     /// Renders into `out` (appends). On error nothing is appended.
     pub fn render(&self, ctx: &dyn Context, out: &mut String) -> Result<(), TemplateError> {
-        exec::execute(&self.inner, ctx, out)
+        exec::execute(&self.inner, ctx, value::Value::Data, None, out)
     }
 
     /// Renders into a new string.

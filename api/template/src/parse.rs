@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use crate::funcs::{self, Func};
+use crate::funcs::{self, Dialect, Func};
 use crate::lex::{Item, Tok};
 
 /// Deepest nesting of control structures and parenthesised pipelines accepted.
@@ -85,6 +85,7 @@ pub(crate) struct ParseError(pub String);
 
 struct Parser<'s> {
     name: &'s str,
+    dialect: Dialect,
     items: Vec<Item>,
     cur: usize,
     line: usize,
@@ -100,10 +101,11 @@ fn is_empty_tree(list: &[Node]) -> bool {
     list.iter().all(|n| matches!(n, Node::Text(t) if t.trim().is_empty()))
 }
 
-pub(crate) fn parse(name: &str, src: &str) -> Result<Parsed, ParseError> {
+pub(crate) fn parse(name: &str, src: &str, dialect: Dialect) -> Result<Parsed, ParseError> {
     let items = crate::lex::lex(src);
     let mut p = Parser {
         name,
+        dialect,
         items,
         cur: 0,
         line: 1,
@@ -555,7 +557,7 @@ impl Parser<'_> {
         let pos = it.pos;
         let end = it.pos + it.val.len();
         let kind = match it.typ {
-            Tok::Identifier => match funcs::lookup(&it.val) {
+            Tok::Identifier => match funcs::lookup(&it.val, self.dialect) {
                 Some(f) => ArgKind::Func(f),
                 None => return self.err(format!("function {} not defined", crate::fmt::quote(&it.val))),
             },
@@ -723,7 +725,7 @@ mod tests {
     use super::*;
 
     fn perr(src: &str) -> String {
-        match parse("line", src) {
+        match parse("line", src, Dialect::Loki) {
             Ok(_) => "ok".to_string(),
             Err(e) => e.0,
         }

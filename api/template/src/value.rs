@@ -1,6 +1,8 @@
 //! Run-time values. They model the Go types a Loki template can meet: the label map
 //! (`map[string]string`), strings, Go `int`/`int64`, `float64`, `bool`, `time.Time`, and the
-//! `map[string]interface{}` / `[]interface{}` / nil values that `fromJson` produces.
+//! `map[string]interface{}` / `[]interface{}` / nil values that `fromJson` produces; and those
+//! of Prometheus' alert templates: the data struct, its `map[string]string` label maps and
+//! `*time.Duration`.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -29,6 +31,25 @@ pub(crate) enum Value<'a> {
     Map(Rc<BTreeMap<String, Value<'a>>>),
     /// The template's data: the `map[string]string` of all labels.
     Data,
+    /// A `map[string]string` the caller gives whole (alert labels), by key.
+    StrMap(Rc<BTreeMap<&'a str, &'a str>>),
+    /// A Go struct value (the alert template data).
+    Struct(Rc<GoStruct<'a>>),
+    /// A `*time.Duration` (Prometheus' `toDuration`), in nanoseconds.
+    Duration(i64),
+}
+
+/// A struct: its Go type (`reflect.Type.String()`) and exported fields in declaration order.
+#[derive(Debug)]
+pub(crate) struct GoStruct<'a> {
+    pub type_name: &'static str,
+    pub fields: Vec<(&'static str, Value<'a>)>,
+}
+
+impl<'a> GoStruct<'a> {
+    pub(crate) fn field(&self, name: &str) -> Option<&Value<'a>> {
+        self.fields.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
 }
 
 impl<'a> Value<'a> {
@@ -57,7 +78,9 @@ impl<'a> Value<'a> {
             Value::Time(_) => "time.Time",
             Value::List(_) => "[]interface {}",
             Value::Map(_) => "map[string]interface {}",
-            Value::Data => "map[string]string",
+            Value::Data | Value::StrMap(_) => "map[string]string",
+            Value::Struct(s) => s.type_name,
+            Value::Duration(_) => "*time.Duration",
         }
     }
 
@@ -201,7 +224,8 @@ fn trim_zero_decimal(s: &str) -> &str {
     s
 }
 
-fn f64_to_i64(f: f64) -> i64 {
+/// Go's `int64(f)` on amd64.
+pub(crate) fn f64_to_i64(f: f64) -> i64 {
     if f.is_nan() {
         return i64::MIN;
     }
@@ -246,6 +270,8 @@ pub(crate) fn is_empty(v: &Value<'_>, label_count: Option<usize>) -> bool {
         Value::List(l) => l.is_empty(),
         Value::Map(m) => m.is_empty(),
         Value::Data => label_count == Some(0),
+        Value::StrMap(m) => m.is_empty(),
+        Value::Struct(_) | Value::Duration(_) => false,
     }
 }
 

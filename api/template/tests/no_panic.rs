@@ -1,5 +1,6 @@
 //! Parsing and rendering never panic, whatever the input.
 
+use balsa_template::alert::{AlertData, AlertTemplate};
 use balsa_template::{Context, Template};
 use proptest::prelude::*;
 
@@ -289,6 +290,102 @@ fn exercise(src: &str) {
     }
 }
 
+/// Prometheus' function map plus a few builtins, for alert templates.
+const PROM_FUNCS: &[&str] = &[
+    "query",
+    "first",
+    "label",
+    "value",
+    "strvalue",
+    "sortByLabel",
+    "args",
+    "reReplaceAll",
+    "safeHtml",
+    "match",
+    "title",
+    "toUpper",
+    "toLower",
+    "graphLink",
+    "tableLink",
+    "stripPort",
+    "stripDomain",
+    "humanize",
+    "humanize1024",
+    "humanizeDuration",
+    "humanizePercentage",
+    "humanizeTimestamp",
+    "toTime",
+    "toDuration",
+    "now",
+    "pathPrefix",
+    "externalURL",
+    "parseDuration",
+    "urlQueryEscape",
+    "index",
+    "len",
+    "printf",
+    "eq",
+    "lt",
+];
+
+/// An alert template calling a Prometheus function with random arguments, possibly a method after it.
+fn alert_call_template() -> impl Strategy<Value = String> {
+    let arg = prop_oneof![
+        prop::sample::select(vec![
+            "$labels",
+            "$labels.instance",
+            "$externalLabels",
+            "$externalURL",
+            "$value",
+            ".",
+            ".Labels",
+            ".Value",
+            "nil",
+            "true",
+            "(toDuration $value)",
+            "(toTime $value)",
+            "(args 1 \"a\")",
+            "\"[::1]:80\"",
+            "\"1h30m\"",
+            "\"-1y2w\"",
+            "\"(a)|b\"",
+            "\"$1${x}\"",
+            "\"ǆß ﬁ a.b''c\"",
+        ])
+        .prop_map(str::to_string),
+        any::<i64>().prop_map(|n| n.to_string()),
+        any::<f64>().prop_map(|f| format!("{f:?}")),
+        "[ -~]{0,12}".prop_map(|s| format!("{s:?}")),
+    ];
+    let method = prop::sample::select(vec![
+        "",
+        ".String",
+        ".Hours",
+        ".Minutes",
+        ".Seconds",
+        ".Milliseconds",
+        ".Unix",
+        ".Add 5",
+        ".Format \"2006\"",
+        ".x",
+    ]);
+    (prop::sample::select(PROM_FUNCS), prop::collection::vec(arg, 0..4), method)
+        .prop_map(|(f, args, m)| format!("{{{{ ({f} {}){m} }}}}", args.join(" ")))
+}
+
+fn exercise_alert(src: &str, value: f64) {
+    let labels =
+        vec![("instance".to_string(), "host.example.com:9100".to_string()), ("a".to_string(), "é".to_string())];
+    let data = AlertData { labels: &labels, external_labels: &[], external_url: "http://h:9090/p%20x", value };
+    if let Ok(t) = AlertTemplate::parse("__alert_x", src) {
+        for now in [0, i64::MIN, i64::MAX] {
+            if let Ok(out) = t.render_at(&data, now) {
+                assert!(out.len() <= balsa_template::MAX_OUTPUT_BYTES);
+            }
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 1500, ..ProptestConfig::default() })]
 
@@ -320,6 +417,16 @@ proptest! {
     #[test]
     fn printf_formats_never_panic(f in "[%-+# 0-9.*\\[\\]a-zA-Z]{0,16}", a in any::<i64>(), b in "[ -~]{0,8}") {
         exercise(&format!("{{{{ printf {f:?} {a} {b:?} 1.5 nil (fromJson .json) __timestamp__ }}}}"));
+    }
+
+    #[test]
+    fn alert_function_calls_never_panic(src in alert_call_template(), value in any::<f64>()) {
+        exercise_alert(&src, value);
+    }
+
+    #[test]
+    fn alert_fragments_never_panic(src in fragment_template(), value in any::<f64>()) {
+        exercise_alert(&src, value);
     }
 
     #[test]

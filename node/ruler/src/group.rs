@@ -127,14 +127,21 @@ impl GroupRunner {
     pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
         let clock = self.shared.clock.clone();
         let mut slot = self.next_slot_after(clock.now_ms());
+        let interval = self.interval_ms();
         loop {
-            let wait = (slot - clock.now_ms()).max(0) as u64;
+            // Sleep at most one interval, then look at the wall clock again:
+            // after a backward step of the clock that is later undone, the
+            // group resumes at once instead of sleeping out the step.
+            let wait = (slot - clock.now_ms()).clamp(0, interval) as u64;
             tokio::select! {
                 _ = tokio::time::sleep(std::time::Duration::from_millis(wait)) => {}
                 _ = stop.changed() => return,
             }
             if *stop.borrow() {
                 return;
+            }
+            if clock.now_ms() < slot {
+                continue;
             }
             self.tick(slot).await;
             // Skip slots missed while evaluating (Prometheus counts them as missed).
@@ -249,6 +256,7 @@ impl GroupRunner {
                             alertname: rule.alert.as_deref().unwrap_or_default(),
                             external_labels: &shared.external_labels,
                             external_url: &shared.config.external_url,
+                            eval_ms: ts,
                         };
                         let samples = samples.into_iter().map(|s| (s.labels, s.value)).collect();
                         runner.eval(ts, samples, &expander).map(|r| changed |= r.persisted_change)
@@ -430,6 +438,8 @@ struct TemplateExpander<'a> {
     alertname: &'a str,
     external_labels: &'a [(String, String)],
     external_url: &'a str,
+    /// The slot's time: what `now` returns in a template.
+    eval_ms: i64,
 }
 
 impl Expander for TemplateExpander<'_> {
@@ -444,7 +454,7 @@ impl Expander for TemplateExpander<'_> {
             })
             .clone();
         let data = AlertData { labels, external_labels: self.external_labels, external_url: self.external_url, value };
-        parsed?.render(&data).map_err(|e| e.to_string())
+        parsed?.render_at(&data, self.eval_ms).map_err(|e| e.to_string())
     }
 }
 
