@@ -298,6 +298,12 @@ impl RulerConfig {
         out.extend(
             self.remote_write.ignored_keys().into_iter().map(|k| (k, "not implemented by balsa's remote writer")),
         );
+        out.extend(
+            self.alertmanager_client
+                .ignored_keys()
+                .into_iter()
+                .map(|k| (k, "tls to alertmanager is not implemented: use http:// or a local proxy")),
+        );
         out
     }
 }
