@@ -240,10 +240,14 @@ impl Ruler {
                 (None, Some(e))
             }
         };
+        // Reading the files is blocking I/O: off the async workers.
+        let read = match self.rules_dir.clone() {
+            Some(dir) => tokio::task::spawn_blocking(move || read_rule_dir(&dir)).await.ok(),
+            None => None,
+        };
         let mut state = self.state.lock().expect("ruler state lock");
         let mut desired: BTreeMap<GroupId, (RuleGroup, Source)> = BTreeMap::new();
-        if let Some(dir) = &self.rules_dir {
-            let (files, errors) = read_rule_dir(dir);
+        if let Some((files, errors)) = read {
             for e in &errors {
                 tracing::error!(tenant = %e.tenant, file = %e.path.display(), error = %e.message, "rule file not loaded; its last good version keeps running");
             }
@@ -261,9 +265,9 @@ impl Ruler {
             for e in &errors {
                 *failing.entry(e.tenant.clone()).or_default() += 1;
             }
-            for tenant in
-                state.last_good_files.keys().map(|(t, _)| t.clone()).collect::<std::collections::BTreeSet<_>>()
-            {
+            let tenants: std::collections::BTreeSet<String> =
+                state.last_good_files.keys().map(|(t, _)| t.clone()).chain(failing.keys().cloned()).collect();
+            for tenant in tenants {
                 let ok = !failing.contains_key(&tenant);
                 metrics::gauge!("loki_ruler_config_last_reload_successful", "user" => tenant).set(if ok {
                     1.0
@@ -272,11 +276,12 @@ impl Ruler {
                 });
             }
             state.file_errors = errors;
-            for ((tenant, namespace), (path, groups)) in &state.last_good_files {
-                for g in groups {
-                    let id = GroupId { tenant: tenant.clone(), namespace: namespace.clone(), name: g.name.clone() };
-                    desired.insert(id, (g.clone(), Source::File(path.clone())));
-                }
+        }
+        // (When the directory could not be read at all, the loaded files stay.)
+        for ((tenant, namespace), (path, groups)) in &state.last_good_files {
+            for g in groups {
+                let id = GroupId { tenant: tenant.clone(), namespace: namespace.clone(), name: g.name.clone() };
+                desired.insert(id, (g.clone(), Source::File(path.clone())));
             }
         }
         match api {
