@@ -20,9 +20,12 @@ command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-pip)
 command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 command -v iptables >/dev/null 2>&1 || need_apt+=(iptables)
 ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1 || need_apt+=(faketime)
-# The ruler's tests start the real Alertmanager and Prometheus (remote-write receiver).
-command -v prometheus-alertmanager >/dev/null 2>&1 || need_apt+=(prometheus-alertmanager)
-command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
+# The ruler's tests start the real Alertmanager and Prometheus (remote-write
+# receiver); only the test setup needs them (run-node.sh sets BALSA_SETUP_PYTHON=0).
+if [ "${BALSA_SETUP_PYTHON:-1}" = "1" ]; then
+  command -v prometheus-alertmanager >/dev/null 2>&1 || need_apt+=(prometheus-alertmanager)
+  command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing ${need_apt[*]} with apt-get" >&2
   SUDO=""
