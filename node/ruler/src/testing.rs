@@ -225,3 +225,65 @@ impl Clock for FakeClock {
         *self.0.lock().unwrap()
     }
 }
+
+/// A metrics recorder for tests: `name{label="value",...}` → value
+/// (histograms: number of observations).
+#[derive(Default)]
+pub struct TestRecorder(pub Arc<Mutex<BTreeMap<String, f64>>>);
+
+struct Handle(String, Arc<Mutex<BTreeMap<String, f64>>>);
+
+impl Handle {
+    fn update(&self, f: impl FnOnce(&mut f64)) {
+        f(self.1.lock().unwrap().entry(self.0.clone()).or_default());
+    }
+}
+impl metrics::CounterFn for Handle {
+    fn increment(&self, v: u64) {
+        self.update(|x| *x += v as f64);
+    }
+    fn absolute(&self, v: u64) {
+        self.update(|x| *x = x.max(v as f64));
+    }
+}
+impl metrics::GaugeFn for Handle {
+    fn increment(&self, v: f64) {
+        self.update(|x| *x += v);
+    }
+    fn decrement(&self, v: f64) {
+        self.update(|x| *x -= v);
+    }
+    fn set(&self, v: f64) {
+        self.update(|x| *x = v);
+    }
+}
+impl metrics::HistogramFn for Handle {
+    fn record(&self, _: f64) {
+        self.update(|x| *x += 1.0);
+    }
+}
+
+impl TestRecorder {
+    fn handle(&self, key: &metrics::Key) -> Arc<Handle> {
+        let mut labels: Vec<String> = key.labels().map(|l| format!("{}={:?}", l.key(), l.value())).collect();
+        labels.sort();
+        let name = format!("{}{{{}}}", key.name(), labels.join(","));
+        self.0.lock().unwrap().entry(name.clone()).or_default();
+        Arc::new(Handle(name, self.0.clone()))
+    }
+}
+
+impl metrics::Recorder for TestRecorder {
+    fn describe_counter(&self, _: metrics::KeyName, _: Option<metrics::Unit>, _: metrics::SharedString) {}
+    fn describe_gauge(&self, _: metrics::KeyName, _: Option<metrics::Unit>, _: metrics::SharedString) {}
+    fn describe_histogram(&self, _: metrics::KeyName, _: Option<metrics::Unit>, _: metrics::SharedString) {}
+    fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
+        metrics::Counter::from_arc(self.handle(key))
+    }
+    fn register_gauge(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
+        metrics::Gauge::from_arc(self.handle(key))
+    }
+    fn register_histogram(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Histogram {
+        metrics::Histogram::from_arc(self.handle(key))
+    }
+}

@@ -7,68 +7,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::http::StatusCode;
 use balsa_ruler::remote_write::{RecordedSample, RemoteWriteClientConfig, RemoteWriteConfig, RemoteWriter};
-use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
-
-/// `name{label="value",...}` → value (histograms: number of observations).
-#[derive(Default)]
-struct TestRecorder(Arc<Mutex<BTreeMap<String, f64>>>);
-
-struct Handle(String, Arc<Mutex<BTreeMap<String, f64>>>);
-
-impl Handle {
-    fn update(&self, f: impl FnOnce(&mut f64)) {
-        f(self.1.lock().unwrap().entry(self.0.clone()).or_default());
-    }
-}
-impl metrics::CounterFn for Handle {
-    fn increment(&self, v: u64) {
-        self.update(|x| *x += v as f64);
-    }
-    fn absolute(&self, v: u64) {
-        self.update(|x| *x = x.max(v as f64));
-    }
-}
-impl metrics::GaugeFn for Handle {
-    fn increment(&self, v: f64) {
-        self.update(|x| *x += v);
-    }
-    fn decrement(&self, v: f64) {
-        self.update(|x| *x -= v);
-    }
-    fn set(&self, v: f64) {
-        self.update(|x| *x = v);
-    }
-}
-impl metrics::HistogramFn for Handle {
-    fn record(&self, _: f64) {
-        self.update(|x| *x += 1.0);
-    }
-}
-
-impl TestRecorder {
-    fn handle(&self, key: &Key) -> Arc<Handle> {
-        let mut labels: Vec<String> = key.labels().map(|l| format!("{}={:?}", l.key(), l.value())).collect();
-        labels.sort();
-        let name = format!("{}{{{}}}", key.name(), labels.join(","));
-        self.0.lock().unwrap().entry(name.clone()).or_default();
-        Arc::new(Handle(name, self.0.clone()))
-    }
-}
-
-impl Recorder for TestRecorder {
-    fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-    fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-    fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-    fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
-        Counter::from_arc(self.handle(key))
-    }
-    fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
-        Gauge::from_arc(self.handle(key))
-    }
-    fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
-        Histogram::from_arc(self.handle(key))
-    }
-}
+use balsa_ruler::testing::TestRecorder;
 
 #[tokio::test]
 async fn metrics_have_lokis_names_and_labels() {
