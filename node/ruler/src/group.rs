@@ -259,7 +259,11 @@ impl GroupRunner {
                             eval_ms: ts,
                         };
                         let samples = samples.into_iter().map(|s| (s.labels, s.value)).collect();
-                        runner.eval(ts, samples, &expander).map(|r| changed |= r.persisted_change)
+                        let result = runner.eval(ts, samples, &expander).map(|r| changed |= r.persisted_change);
+                        if result.is_ok() {
+                            recorded.extend(alert_series(runner, ts, &shared.external_labels));
+                        }
+                        result
                     }
                 },
             };
@@ -430,6 +434,34 @@ fn record_samples(
         return Err(format!("exceeded limit of {} with {} series", group.limit, out.len()));
     }
     Ok(out)
+}
+
+/// Prometheus' synthetic series of an alerting rule, remote-written with the
+/// recorded samples as Loki does: `ALERTS{alertstate}` = 1 and
+/// `ALERTS_FOR_STATE` = `activeAt` in seconds, per pending or firing alert.
+fn alert_series(rule: &AlertingRule, ts: i64, external: &[(String, String)]) -> Vec<RecordedSample> {
+    let mut out = Vec::new();
+    for a in rule.alerts().filter(|a| a.state != AlertState::Inactive) {
+        let with_name = |name: &str, extra: Option<(&str, &str)>| {
+            let mut labels: BTreeMap<String, String> = a.labels.iter().cloned().collect();
+            labels.insert("__name__".into(), name.into());
+            if let Some((k, v)) = extra {
+                labels.insert(k.into(), v.into());
+            }
+            with_external_labels(labels.into_iter().collect(), external)
+        };
+        out.push(RecordedSample {
+            labels: with_name("ALERTS", Some(("alertstate", a.state.as_str()))),
+            value: 1.0,
+            ts_ms: ts,
+        });
+        out.push(RecordedSample {
+            labels: with_name("ALERTS_FOR_STATE", None),
+            value: a.active_at_ms as f64 / 1000.0,
+            ts_ms: ts,
+        });
+    }
+    out
 }
 
 /// Expands alert label and annotation templates with Prometheus' data.

@@ -293,3 +293,27 @@ fn slots_are_spread_by_group_and_aligned_to_the_interval() {
     assert_eq!(r.next_slot_after(a), a + 1000);
     assert_eq!(r.next_slot_after(a - 1), a);
 }
+
+#[tokio::test]
+async fn active_alerts_are_remote_written_as_alerts_series() {
+    let mut w = World::new(group(ALERT_FOR_10S));
+    w.cluster.script(always(3.0));
+    w.slot(1000).await;
+    let samples = w.samples.samples.lock().unwrap().clone();
+    let names: Vec<(String, String, f64)> = samples
+        .iter()
+        .map(|(_, s)| {
+            let get = |k: &str| s.labels.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
+            (get("__name__"), get("alertstate"), s.value)
+        })
+        .collect();
+    assert_eq!(
+        names,
+        vec![("ALERTS".into(), "pending".into(), 1.0), ("ALERTS_FOR_STATE".into(), String::new(), 1.0)],
+        "{samples:?}"
+    );
+    let alerts = &samples[0].1.labels;
+    for want in [("alertname", "HighErrors"), ("cluster", "eu"), ("job", "app"), ("severity", "page")] {
+        assert!(alerts.iter().any(|(k, v)| k == want.0 && v == want.1), "{want:?} in {alerts:?}");
+    }
+}
