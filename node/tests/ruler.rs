@@ -1261,6 +1261,26 @@ fn rules_api_crud_across_nodes() {
     }
     let r = client().delete(n[0].url("/loki/api/v1/rules/ns1/crud-group")).send().unwrap();
     assert_eq!(r.status(), 404, "deleting again: {}", r.text());
+
+    // Grafana's rule editor saves with `?subtype=cortex` and no Content-Type,
+    // and expects a JSON answer; then deletes the namespace.
+    let r = client()
+        .post(n[1].url("/api/prom/rules/grafana-ns?subtype=cortex"))
+        .body(CRUD_GROUP.to_string())
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 202, "{}", r.text());
+    assert_eq!(r.json(), loki_accepted());
+    let r = client().get(n[0].url("/api/prom/rules/grafana-ns?subtype=cortex")).send().unwrap();
+    assert_eq!(yaml(&r.text())["grafana-ns"][0]["name"].as_str(), Some("crud-group"), "{}", r.text());
+    // `?labels=k:v` keeps rules with any listed label.
+    let r = client().get(n[0].url("/loki/api/v1/rules?labels=source:api")).send().unwrap();
+    let g = yaml(&r.text());
+    assert_eq!(g["grafana-ns"][0]["rules"].as_sequence().map(|r| r.len()), Some(1), "{}", r.text());
+    let r = client().delete(n[2].url("/api/prom/rules/grafana-ns")).send().unwrap();
+    assert_eq!(r.status(), 202, "{}", r.text());
+    let r = client().get(n[0].url("/loki/api/v1/rules")).send().unwrap();
+    assert_eq!(r.status(), 404, "{}", r.text());
     eprintln!("rules_api_crud: took {:?}", started.elapsed());
 }
 
