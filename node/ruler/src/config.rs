@@ -302,7 +302,7 @@ impl RulerConfig {
             self.alertmanager_client
                 .ignored_keys()
                 .into_iter()
-                .map(|k| (k, "tls to alertmanager is not implemented: use http:// or a local proxy")),
+                .map(|k| (k, "rustls chooses the cipher suites, and the server name is the url's host")),
         );
         out
     }

@@ -113,19 +113,48 @@ impl AlertmanagerClientConfig {
         Ok(())
     }
 
-    /// The set keys this build does nothing with (the TLS ones: the HTTP
-    /// client has no TLS), as full key paths for one log line at start.
+    /// The set keys Balsa does nothing with, as full key paths for one log
+    /// line at start: rustls picks its own cipher suites, and the server
+    /// name is always the URL's host.
     pub fn ignored_keys(&self) -> Vec<String> {
         let set = [
-            ("tls_cert_path", !self.tls_cert_path.is_empty()),
-            ("tls_key_path", !self.tls_key_path.is_empty()),
-            ("tls_ca_path", !self.tls_ca_path.is_empty()),
             ("tls_server_name", !self.tls_server_name.is_empty()),
-            ("tls_insecure_skip_verify", self.tls_insecure_skip_verify),
             ("tls_cipher_suites", !self.tls_cipher_suites.is_empty()),
-            ("tls_min_version", !self.tls_min_version.is_empty()),
         ];
         set.into_iter().filter(|(_, on)| *on).map(|(k, _)| format!("{PREFIX}.{k}")).collect()
+    }
+
+    /// Applies the TLS keys to an HTTP client: a CA bundle to trust besides
+    /// the system's, a client certificate and key, skipping verification,
+    /// and the lowest TLS version.
+    pub fn apply_tls(&self, mut builder: reqwest::ClientBuilder) -> Result<reqwest::ClientBuilder, String> {
+        let read =
+            |key: &str, path: &str| std::fs::read(path).map_err(|e| format!("{PREFIX}.{key}: cannot read {path}: {e}"));
+        if !self.tls_ca_path.is_empty() {
+            let pem = read("tls_ca_path", &self.tls_ca_path)?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .ok()
+                .filter(|c| !c.is_empty())
+                .ok_or_else(|| format!("{PREFIX}.tls_ca_path: {} holds no PEM certificate", self.tls_ca_path))?;
+            builder = builder.tls_certs_merge(certs);
+        }
+        if !self.tls_cert_path.is_empty() {
+            let mut pem = read("tls_cert_path", &self.tls_cert_path)?;
+            pem.push(b'\n');
+            pem.extend(read("tls_key_path", &self.tls_key_path)?);
+            let identity = reqwest::Identity::from_pem(&pem)
+                .map_err(|e| format!("{PREFIX}.tls_cert_path: not a PEM certificate and key: {e}"))?;
+            builder = builder.identity(identity);
+        }
+        if self.tls_insecure_skip_verify {
+            builder = builder.danger_accept_invalid_certs(true);
+        }
+        builder = match self.tls_min_version.as_str() {
+            "VersionTLS13" => builder.min_tls_version(reqwest::tls::Version::TLS_1_3),
+            // rustls speaks TLS 1.2 and 1.3 only: older minimums change nothing.
+            _ => builder.min_tls_version(reqwest::tls::Version::TLS_1_2),
+        };
+        Ok(builder)
     }
 
     /// Loki's `BasicAuth.IsEnabled`: a user name or a password is set.
@@ -164,7 +193,10 @@ credentials_file: /token
         .unwrap();
         cfg.validate().unwrap();
         assert_eq!(cfg.kind, "Token");
-        assert_eq!(cfg.ignored_keys().len(), 7);
+        assert_eq!(
+            cfg.ignored_keys(),
+            vec![format!("{PREFIX}.tls_server_name"), format!("{PREFIX}.tls_cipher_suites")]
+        );
         assert_eq!(AlertmanagerClientConfig::default().kind, "Bearer");
         assert!(AlertmanagerClientConfig::default().ignored_keys().is_empty());
     }
