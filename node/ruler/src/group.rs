@@ -36,9 +36,7 @@ impl GroupId {
 
     /// The hash that picks the group's partition.
     pub fn hash(&self) -> u64 {
-        let mut bytes = Vec::with_capacity(self.tenant.len() + self.namespace.len() + self.name.len() + 2);
-        bytes.extend_from_slice(self.record_key().as_bytes());
-        xxhash_rust::xxh3::xxh3_64(&bytes)
+        crate::rules::GroupKey::new(&self.tenant, &self.namespace, &self.name).hash()
     }
 
     /// Prometheus' group key in metrics: `namespace;group`.
