@@ -39,7 +39,7 @@ pub struct ConfigQuery {
 
 pub async fn config(State(state): State<AppState>, Query(q): Query<ConfigQuery>) -> Response {
     match q.mode.as_str() {
-        "" | "diffs" | "defaults" => {
+        "" | "diffs" | "defaults" | "ignored" => {
             ([("content-type", "text/plain; charset=utf-8")], (state.config_yaml)(&q.mode)).into_response()
         }
         other => {

@@ -341,6 +341,10 @@ pub struct LoadInfo {
     pub overrides: BTreeMap<String, ValueSource>,
     /// `BALSA_*` environment variables that name no config key (logged as warnings).
     pub ignored_env: Vec<String>,
+    /// Loki keys of the file that Balsa has no use for, with the reason.
+    pub ignored_keys: Vec<crate::loki_keys::Ignored>,
+    /// `-verify-config`: validate the config, report, and exit.
+    pub verify_config: bool,
 }
 
 // ---------------------------------------------------------------------------
@@ -353,6 +357,7 @@ const META_FLAGS: &[(&str, &str)] = &[
     ("config.expand-env", "expand ${VAR} and ${VAR:-default} in the config file"),
     ("print-config-stderr", "print the effective config (secrets masked) to stderr at start"),
     ("version", "print the version and exit"),
+    ("verify-config", "load and validate the config, list the Loki keys it ignores, and exit (0 when valid)"),
     ("help", "print this help and exit"),
 ];
 
@@ -369,6 +374,7 @@ enum MetaFlag {
     PrintConfig,
     Version,
     Help,
+    VerifyConfig,
 }
 
 fn meta_flag(name: &str) -> Option<MetaFlag> {
@@ -377,6 +383,7 @@ fn meta_flag(name: &str) -> Option<MetaFlag> {
         "config.expand-env" | "config.expand_env" => MetaFlag::ExpandEnv,
         "print-config-stderr" | "print_config_stderr" => MetaFlag::PrintConfig,
         "version" => MetaFlag::Version,
+        "verify-config" | "verify_config" => MetaFlag::VerifyConfig,
         "help" | "h" => MetaFlag::Help,
         _ => return None,
     })
@@ -455,6 +462,7 @@ impl Config {
                 Some(MetaFlag::PrintConfig) => info.print_config_stderr = as_bool()?,
                 Some(MetaFlag::Version) => info.version = as_bool()?,
                 Some(MetaFlag::Help) => info.help = as_bool()?,
+                Some(MetaFlag::VerifyConfig) => info.verify_config = as_bool()?,
                 None => flag_sets.push((flag, flag_key(name).join("."), value)),
             }
         }
@@ -500,6 +508,8 @@ impl Config {
         };
         // `server:` with nothing under it means the defaults, not an error.
         null_sections_to_empty(&mut doc, schema);
+        // Loki's keys: honoured where Balsa has them, else set aside with a reason.
+        info.ignored_keys = take_loki_keys(&mut doc, schema, info.config_file.as_deref())?;
 
         // The environment, in a stable order.
         let mut env_sets: Vec<(&str, Vec<String>, &str)> = Vec::new();
@@ -565,7 +575,9 @@ impl Config {
         if doc.is_null() {
             doc = Value::Mapping(Mapping::new());
         }
-        null_sections_to_empty(&mut doc, &default_tree());
+        let schema = default_tree();
+        null_sections_to_empty(&mut doc, &schema);
+        take_loki_keys(&mut doc, &schema, None)?;
         Self::from_value(doc, &LoadInfo::default())
     }
 
@@ -815,6 +827,37 @@ pub fn expand_env(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result
 // ---------------------------------------------------------------------------
 // YAML tree helpers
 // ---------------------------------------------------------------------------
+
+/// Reads Loki's `common.storage.s3` into `storage_config.aws` (keys the
+/// file does not set there), then removes every Loki key Balsa has no use
+/// for ([`crate::loki_keys::strip_loki_only`]).
+fn take_loki_keys(
+    doc: &mut Value,
+    schema: &Value,
+    file: Option<&std::path::Path>,
+) -> Result<Vec<crate::loki_keys::Ignored>, ConfigError> {
+    let common_s3 = lookup(doc, &["common".into(), "storage".into(), "s3".into()]).cloned();
+    if let Some(Value::Mapping(s3)) = common_s3 {
+        let aws_schema = lookup(schema, &["storage_config".into(), "aws".into()]).cloned();
+        if let Some(Value::Mapping(aws_schema)) = aws_schema {
+            for (k, v) in s3 {
+                let Some(name) = k.as_str() else { continue };
+                if !aws_schema.contains_key(&k) || v.is_null() {
+                    continue;
+                }
+                let path = ["storage_config".to_string(), "aws".to_string(), name.to_string()];
+                if lookup(doc, &path).is_none() {
+                    set_path(doc, &path, v);
+                }
+            }
+        }
+    }
+    crate::loki_keys::strip_loki_only(doc, schema).map_err(|e| ConfigError::UnknownKey {
+        origin: file.map(|p| format!(" in config file {}", p.display())).unwrap_or_default(),
+        detail: e.to_string(),
+        key: e.key,
+    })
+}
 
 fn to_tree<T: Serialize>(v: &T) -> Value {
     serde_yaml_ng::to_value(v).expect("config serializes to YAML")
@@ -1127,27 +1170,84 @@ ingester:
 
     #[test]
     fn unknown_keys_are_named() {
+        // (file, key, did-you-mean): keys that neither Balsa nor Loki has.
         let cases = [
-            ("server:\n  http_listen_prot: 3200\n", "server.http_listen_prot"),
-            ("auth_enabeld: true\n", "auth_enabeld"),
-            ("storage_config:\n  aws:\n    bucket_names: x\n", "storage_config.aws.bucket_names"),
-            ("query_scheduler:\n  max_outstanding_requests_per_tenant: 4\n", "query_scheduler"),
-            ("limits_config:\n  max_line_sise: 1MB\n", "limits_config.max_line_sise"),
-            ("ingester:\n  chunk_encodin: snappy\n", "ingester.chunk_encodin"),
-            ("cluster:\n  shards: 4\n  replicas: 3\n", "cluster.replicas"),
+            ("server:\n  http_listen_prot: 3200\n", "server.http_listen_prot", Some("http_listen_port")),
+            ("auth_enabeld: true\n", "auth_enabeld", Some("auth_enabled")),
+            ("storage_config:\n  aws:\n    bucket_names: x\n", "storage_config.aws.bucket_names", Some("bucketnames")),
+            (
+                "query_scheduler:\n  max_outstanding_requests_per_tenat: 4\n",
+                "query_scheduler.max_outstanding_requests_per_tenat",
+                Some("max_outstanding_requests_per_tenant"),
+            ),
+            ("limits_config:\n  max_line_sise: 1MB\n", "limits_config.max_line_sise", Some("max_line_size")),
+            ("ingester:\n  chunk_encodin: snappy\n", "ingester.chunk_encodin", Some("chunk_encoding")),
+            ("cluster:\n  shards: 4\n  replicas: 3\n", "cluster.replicas", None),
+            ("memberlist:\n  join_member: [a]\n", "memberlist.join_member", Some("join_members")),
         ];
-        for (text, key) in cases {
+        for (text, key, suggestion) in cases {
             let f = TempFile::new(text);
             let err = load(&["-config.file", &f.path()], &[]).unwrap_err();
             assert!(matches!(&err, ConfigError::UnknownKey { key: k, .. } if k == key), "{text:?}: {err:?}");
             let msg = err.to_string();
             assert!(msg.starts_with(&format!("unknown config key \"{key}\"")), "{msg}");
             assert!(msg.contains(&f.path()), "{msg}");
-            assert!(msg.contains("expected"), "serde's expectation is kept: {msg}");
+            match suggestion {
+                Some(s) => assert!(msg.contains(&format!("did you mean \"{s}\"?")), "{msg}"),
+                None => assert!(!msg.contains("did you mean"), "{msg}"),
+            }
             // The same without a file.
             let err = Config::from_yaml_str(text).unwrap_err();
             assert!(matches!(&err, ConfigError::UnknownKey { key: k, .. } if k == key), "{text:?}: {err:?}");
         }
+    }
+
+    #[test]
+    fn loki_keys_without_a_balsa_meaning_are_set_aside() {
+        let f = TempFile::new(
+            "server:\n  http_listen_port: 3300\n  grpc_server_max_concurrent_streams: 1000\n\
+             common:\n  instance_addr: 127.0.0.1\n  replication_factor: 1\n  ring:\n    kvstore:\n      store: inmemory\n\
+             limits_config:\n  max_streams_per_user: 0\n  max_line_size: 1MB\n\
+             schema_config:\n  configs:\n    - from: 2020-10-24\n      store: tsdb\n",
+        );
+        let (c, info) = load(&["-config.file", &f.path()], &[]).unwrap();
+        assert_eq!(c.server.http_listen_port, 3300);
+        assert_eq!(c.limits_config.max_line_size, ByteSize::mib(1));
+        let keys: Vec<&str> = info.ignored_keys.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "server.grpc_server_max_concurrent_streams",
+                "common.instance_addr",
+                "common.replication_factor",
+                "common.ring",
+                "limits_config.max_streams_per_user",
+                "schema_config"
+            ]
+        );
+        assert!(info.ignored_keys[2].reason.contains("quorum"), "{:?}", info.ignored_keys[2]);
+    }
+
+    #[test]
+    fn common_storage_s3_fills_storage_config_aws() {
+        let c = Config::from_yaml_str(
+            "common:\n  storage:\n    s3:\n      bucketnames: logs\n      region: eu-west-1\n      endpoint: s3.local:9000\n      s3forcepathstyle: true\n\
+             storage_config:\n  aws:\n    region: us-east-1\n",
+        )
+        .unwrap();
+        assert_eq!(c.storage_config.aws.bucketnames, "logs");
+        assert_eq!(c.storage_config.aws.endpoint, "s3.local:9000");
+        assert!(c.storage_config.aws.s3forcepathstyle);
+        // storage_config.aws wins where both are set.
+        assert_eq!(c.storage_config.aws.region, "us-east-1");
+    }
+
+    #[test]
+    fn verify_config_flag() {
+        let (_, info) = load(&["-verify-config"], &[]).unwrap();
+        assert!(info.verify_config);
+        let (_, info) = load(&["-verify-config=false"], &[]).unwrap();
+        assert!(!info.verify_config);
     }
 
     #[test]

@@ -21,11 +21,47 @@ pub struct Distributor {
     out_of_order_window_ns: i64,
     /// Per-tenant limits, for `unordered_writes`.
     limits: Arc<Overrides>,
+    /// With an object store, each shard first adopts the chunks the bucket
+    /// holds (disaster recovery); until every shard has, answers would be
+    /// silently incomplete, so the node is not ready and queries fail.
+    adoption: Option<Adoption>,
+}
+
+/// Whether every shard has applied its adoption marker; checked until true.
+struct Adoption {
+    done: std::sync::atomic::AtomicBool,
 }
 
 impl Distributor {
     pub fn new(raft: Arc<RaftNode>, max_chunk_age_ns: i64, limits: Arc<Overrides>) -> Self {
-        Self { raft, failpoints: Failpoints::from_env(), out_of_order_window_ns: max_chunk_age_ns / 2, limits }
+        Self {
+            raft,
+            failpoints: Failpoints::from_env(),
+            out_of_order_window_ns: max_chunk_age_ns / 2,
+            limits,
+            adoption: None,
+        }
+    }
+
+    /// Queries and `/ready` wait for every shard to adopt the bucket's chunks.
+    pub fn with_object_store(mut self) -> Self {
+        self.adoption = Some(Adoption { done: false.into() });
+        self
+    }
+
+    /// The first shard whose adoption marker this node has not applied yet.
+    fn shard_still_adopting(&self) -> Option<u32> {
+        let adoption = self.adoption.as_ref()?;
+        if adoption.done.load(std::sync::atomic::Ordering::Acquire) {
+            return None;
+        }
+        let kv = self.raft.db().sm_kv();
+        // One point read per shard, and only until all are done.
+        let pending = (0..self.raft.shard_count()).find(|&s| !balsa_storage::tier::adopted(&kv, s).unwrap_or(false));
+        if pending.is_none() {
+            adoption.done.store(true, std::sync::atomic::Ordering::Release);
+        }
+        pending
     }
 
     /// Groups the request's streams by shard, as commands.
@@ -125,6 +161,11 @@ impl Backend for Distributor {
                     b.map_err(backend_error)?;
                 }
             }
+            if let Some(shard) = self.shard_still_adopting() {
+                return Err(BackendError::Unavailable(format!(
+                    "shard {shard} has not adopted the object store's chunks yet (recovery in progress); retry shortly"
+                )));
+            }
             // Lines of delete requests that are not processed yet are hidden
             // already, as in Loki.
             let pending = crate::deletion::pending(&self.raft).await.map_err(BackendError::Internal)?;
@@ -208,10 +249,21 @@ impl Backend for Distributor {
 
     fn ready(&self) -> Result<(), String> {
         if self.raft.ready() {
-            Ok(())
+            match self.shard_still_adopting() {
+                None => Ok(()),
+                Some(shard) => Err(format!("shard {shard} is still adopting the object store's chunks")),
+            }
         } else {
             let waiting = self.raft.status().iter().filter(|g| g.leader.is_none()).count();
-            Err(format!("{waiting} of {} shard groups have no leader yet", self.raft.shard_count()))
+            if waiting > 0 {
+                return Err(format!("{waiting} of {} shard groups have no leader yet", self.raft.shard_count()));
+            }
+            let behind = self.raft.catching_up();
+            Err(format!(
+                "catching up: {} of {} shard groups have not applied what their leader committed",
+                behind.len(),
+                self.raft.shard_count()
+            ))
         }
     }
 }

@@ -4,6 +4,7 @@ mod config;
 mod deletion;
 mod distributor;
 mod idle;
+mod loki_keys;
 mod retention;
 mod ruler;
 mod server;
@@ -28,6 +29,14 @@ fn main() -> anyhow::Result<()> {
         println!("balsa, version {}", env!("CARGO_PKG_VERSION"));
         return Ok(());
     }
+    if info.verify_config {
+        // Loki's -verify-config: the config loaded and validated; say what was set aside.
+        for (reason, keys) in loki_keys::group_by_reason(&info.ignored_keys) {
+            println!("ignored ({reason}): {}", keys.join(", "));
+        }
+        println!("config is valid");
+        return Ok(());
+    }
     if info.print_config_stderr {
         eprint!("{}", cfg.to_yaml_masked());
     }
@@ -35,8 +44,11 @@ fn main() -> anyhow::Result<()> {
     for var in &info.ignored_env {
         tracing::warn!(var = %var, "ignoring environment variable: it names no config key");
     }
+    for (reason, keys) in loki_keys::group_by_reason(&info.ignored_keys) {
+        tracing::info!(reason, keys = %keys.join(", "), "ignoring loki config keys");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("start tokio runtime")?;
-    let result = runtime.block_on(server::run(cfg));
+    let result = runtime.block_on(server::run(cfg, info.ignored_keys));
     // Shut every task down (and with them the last database handles) before
     // main returns and the process runs its static destructors.
     drop(runtime);

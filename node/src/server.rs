@@ -77,7 +77,8 @@ fn load_runtime_config(cfg: &Config, overrides: &Arc<Overrides>) -> anyhow::Resu
     if cfg.runtime_config.file.trim().is_empty() {
         return Ok(None);
     }
-    let rc = RuntimeConfig::new(&cfg.runtime_config.file, Arc::clone(overrides));
+    let rc = RuntimeConfig::new(&cfg.runtime_config.file, Arc::clone(overrides))
+        .with_foreign_keys(Arc::new(crate::loki_keys::is_runtime_config_key));
     match rc.reload() {
         Ok(outcome) => {
             set_reload_gauge(true);
@@ -86,9 +87,18 @@ fn load_runtime_config(cfg: &Config, overrides: &Arc<Overrides>) -> anyhow::Resu
                 Reload::Unchanged => 0,
             };
             tracing::info!(file = %cfg.runtime_config.file, tenants, "runtime config loaded");
+            log_dropped_runtime_keys(&rc);
             Ok(Some(Arc::new(rc)))
         }
         Err(e) => anyhow::bail!("{e}"),
+    }
+}
+
+/// Loki keys of a runtime config file that Balsa has no use for.
+fn log_dropped_runtime_keys(rc: &RuntimeConfig) {
+    let dropped = rc.dropped_keys();
+    if !dropped.is_empty() {
+        tracing::info!(keys = %dropped.join(", "), "ignoring loki runtime config keys Balsa has no use for");
     }
 }
 
@@ -109,6 +119,7 @@ async fn reload_runtime_config(rc: Arc<RuntimeConfig>, period: Duration) {
             Ok(Ok(Reload::Applied { tenants })) => {
                 set_reload_gauge(true);
                 tracing::info!(tenants, "runtime config reloaded");
+                log_dropped_runtime_keys(&rc);
             }
             Ok(Err(e)) => {
                 set_reload_gauge(false);
@@ -123,7 +134,7 @@ async fn reload_runtime_config(rc: Arc<RuntimeConfig>, period: Duration) {
 }
 
 /// Runs a node until SIGTERM or SIGINT.
-pub async fn run(cfg: Config) -> anyhow::Result<()> {
+pub async fn run(cfg: Config, ignored_keys: Vec<crate::loki_keys::Ignored>) -> anyhow::Result<()> {
     let metrics = install_metrics()?;
     let node_id = cfg.node_id(&crate::config::system_hostname());
     let data_dir = cfg.common.path_prefix.clone();
@@ -222,11 +233,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     } else if !raft.wait_ready(Duration::from_secs(10)).await {
         tracing::warn!("not every shard group has a leader yet; /ready will say so");
     }
-    let distributor = Arc::new(Distributor::new(
-        Arc::clone(&raft),
-        cfg.ingester.max_chunk_age.as_nanos_i64(),
-        Arc::clone(&overrides),
-    ));
+    let distributor =
+        Distributor::new(Arc::clone(&raft), cfg.ingester.max_chunk_age.as_nanos_i64(), Arc::clone(&overrides));
+    let distributor = Arc::new(if object_store.is_some() { distributor.with_object_store() } else { distributor });
     let ruler = start_ruler(&cfg, &raft, &distributor, &overrides)?;
     let cfg_for_http = cfg.clone();
     let state = AppState {
@@ -245,6 +254,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         config_yaml: Arc::new(move |mode| match mode {
             "diffs" => cfg_for_http.diff_from_default_yaml(),
             "defaults" => Config::defaults_yaml(),
+            "ignored" => crate::loki_keys::ignored_yaml(&ignored_keys),
             _ => cfg_for_http.to_yaml_masked(),
         }),
         clock: balsa_api::router::system_clock(),

@@ -40,12 +40,19 @@ pub struct Round {
     pub adopted: usize,
     pub swept: usize,
     pub failed: bool,
+    /// Shards whose adoption marker this node has not applied yet.
+    pub unadopted: usize,
 }
+
+/// The pause between rounds while some shard has not adopted the bucket yet.
+const ADOPTION_POLL: Duration = Duration::from_millis(200);
 
 impl Uploader {
     /// Runs rounds forever, backing off while the store fails.
     pub async fn run(self) {
-        let mut pause = self.interval;
+        // The first round runs at once: until each shard has adopted the
+        // bucket's chunks, the node is not ready.
+        let mut pause = Duration::ZERO;
         let mut last_sweep = tokio::time::Instant::now();
         loop {
             tokio::time::sleep(pause).await;
@@ -57,7 +64,13 @@ impl Uploader {
             if round.adopted > 0 || round.swept > 0 {
                 tracing::info!(adopted = round.adopted, swept = round.swept, "object store reconciled");
             }
-            pause = if round.failed { (pause * 2).min(MAX_BACKOFF) } else { self.interval };
+            pause = if round.failed {
+                (pause.max(self.interval) * 2).min(MAX_BACKOFF)
+            } else if round.unadopted > 0 {
+                ADOPTION_POLL.min(self.interval)
+            } else {
+                self.interval
+            };
             self.report_pending().await;
         }
     }
@@ -69,12 +82,16 @@ impl Uploader {
         let mut round = Round::default();
         let mut listing: Option<Vec<ObjectInfo>> = None;
         for shard in 0..self.raft.shard_count() {
+            let kv = self.raft.db().sm_kv();
+            let adopted = blocking(move || tier::adopted(&kv, shard)).await.unwrap_or(false);
+            if !adopted {
+                round.unadopted += 1;
+            }
             if !self.raft.is_leader(shard) {
                 continue;
             }
             let result = async {
-                let kv = self.raft.db().sm_kv();
-                if !blocking(move || tier::adopted(&kv, shard)).await? {
+                if !adopted {
                     round.adopted += self.adopt_shard(shard, &mut listing).await?;
                 }
                 round.uploaded += self.upload_shard(shard).await?;

@@ -119,16 +119,15 @@ fn sealed_chunks_move_to_s3_and_queries_span_both_tiers() {
 
     // Disaster recovery: empty disks, same bucket and prefix.
     assert!(node.terminate().success());
+    // Ready means the adopted chunks are visible: the first query after
+    // /ready already has every sealed line, with no polling.
     let mut recovered = start(&dir.path().join("recovered"), &flags);
     let sealed = {
-        let mut got = Vec::new();
-        wait_for("adoption", Duration::from_secs(30), || {
-            let (status, v) = query(&recovered, r#"{app="tiered"}"#, base - 1);
-            got = if status == 200 { lines(&v) } else { Vec::new() };
-            got.len() >= 900
-        });
-        got
+        let (status, v) = query(&recovered, r#"{app="tiered"}"#, base - 1);
+        assert_eq!(status, 200, "{v}");
+        lines(&v)
     };
+    assert!(sealed.len() >= 900, "only {} lines right after /ready", sealed.len());
     assert_eq!(sealed, expected(0, sealed.len()), "every sealed line, in order");
     assert_eq!(metric(&recovered, "balsa_tier_adopted_chunks_total"), uploaded, "every chunk, in however many objects");
     assert!(recovered.terminate().success());

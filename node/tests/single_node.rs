@@ -47,7 +47,11 @@ fn seed_curl_push_then_query_by_discovered_service_name() {
     assert_eq!(v["status"], "success");
     assert_eq!(v["data"]["resultType"], "streams");
     assert_eq!(lines_of(&v), vec!["fobar"]);
-    assert_eq!(v["data"]["result"][0]["stream"], json!({"job": "test", "service_name": "test"}));
+    // Loki 3 adds detected_level as structured metadata, which joins the labels.
+    assert_eq!(
+        v["data"]["result"][0]["stream"],
+        json!({"detected_level": "unknown", "job": "test", "service_name": "test"})
+    );
     // The header is ignored when auth is off.
     let r = client()
         .get(b.url(&format!("/loki/api/v1/query_range?query={}", enc(r#"{job="test"}"#))))
@@ -117,7 +121,7 @@ fn protobuf_snappy_push_with_structured_metadata_round_trips() {
     assert_eq!(s["stream"], json!({"app": "proto", "env": "dev", "service_name": "proto"}));
     assert_eq!(
         s["values"][0],
-        json!([ts.to_string(), "hello from protobuf", {"structuredMetadata": {"trace_id": "abc123"}}])
+        json!([ts.to_string(), "hello from protobuf", {"structuredMetadata": {"detected_level": "unknown", "trace_id": "abc123"}}])
     );
     // Plain form: metadata folded into the stream labels.
     let v = query_range(&b, r#"{app="proto"} |= "protobuf""#, "");
@@ -295,8 +299,19 @@ fn log_queries_filter_limit_and_order() {
     assert!(lines_of(&v)[0].ends_with("n=18"), "backward is newest first: {:?}", lines_of(&v));
     let v = query_range(&b, r#"{namespace="argocd"} |= "level=error" != "n=0""#, "&direction=forward&limit=3");
     assert_eq!(lines_of(&v), vec!["level=error n=2", "level=error n=4", "level=error n=6"]);
+    // detected_level (structured metadata, as in Loki 3) splits the stream by level.
     let v = query_range(&b, r#"{namespace=~"argo.*"} |~ "n=1[0-2]$""#, "&direction=forward");
-    assert_eq!(lines_of(&v), vec!["level=error n=10", "level=info n=11", "level=error n=12"]);
+    assert_eq!(v["data"]["result"].as_array().unwrap().len(), 2, "{v}");
+    let mut by_time: Vec<(String, String)> = v["data"]["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["values"].as_array().unwrap().iter())
+        .map(|e| (e[0].as_str().unwrap().to_string(), e[1].as_str().unwrap().to_string()))
+        .collect();
+    by_time.sort();
+    let lines: Vec<&str> = by_time.iter().map(|(_, l)| l.as_str()).collect();
+    assert_eq!(lines, vec!["level=error n=10", "level=info n=11", "level=error n=12"]);
     // Log queries are not instant queries.
     let r =
         client().get(b.url(&format!("/loki/api/v1/query?query={}", enc(r#"{namespace="argocd"}"#)))).send().unwrap();

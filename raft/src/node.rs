@@ -29,7 +29,15 @@ struct Group {
     shard: u32,
     raft: Raft,
     storage: Arc<Shard>,
+    /// Latched once this replica has applied what the cluster had committed
+    /// (within [`CAUGHT_UP_LAG`]): after a restart or a wipe the node is not
+    /// ready until then, and never unready again for lag under load.
+    caught_up: std::sync::atomic::AtomicBool,
 }
+
+/// How many committed entries a replica may still have to apply and count
+/// as caught up.
+const CAUGHT_UP_LAG: u64 = 1000;
 
 /// Who the node is among its peers.
 #[derive(Clone, Debug, Default)]
@@ -150,7 +158,7 @@ impl RaftNode {
             let raft = Raft::new(id, Arc::clone(&config), network, log, sm)
                 .await
                 .map_err(|e| RaftError::Raft(e.to_string()))?;
-            groups.push(Group { shard, raft, storage });
+            groups.push(Group { shard, raft, storage, caught_up: false.into() });
         }
         let node = Arc::new(Self {
             id,
@@ -546,9 +554,35 @@ impl RaftNode {
         (m.current_leader == Some(self.id)).then_some(m.current_term)
     }
 
-    /// True when every group has a leader.
+    /// True when every group has a leader and this replica has caught up
+    /// with what its group had committed (once since start).
     pub fn ready(&self) -> bool {
-        self.groups.iter().all(|g| g.raft.metrics().borrow_watched().current_leader.is_some())
+        use std::sync::atomic::Ordering;
+        self.groups.iter().all(|g| {
+            let m = g.raft.metrics().borrow_watched().clone();
+            if m.current_leader.is_none() {
+                return false;
+            }
+            if g.caught_up.load(Ordering::Acquire) {
+                return true;
+            }
+            let applied = m.last_applied.as_ref().map_or(0, |l| l.index);
+            let committed = m.cluster_committed.as_ref().map_or(0, |l| l.index);
+            let caught_up = applied + CAUGHT_UP_LAG >= committed;
+            if caught_up {
+                g.caught_up.store(true, Ordering::Release);
+            }
+            caught_up
+        })
+    }
+
+    /// Groups this replica has not caught up with yet, for `/ready`'s message.
+    pub fn catching_up(&self) -> Vec<u32> {
+        self.groups
+            .iter()
+            .filter(|g| !g.caught_up.load(std::sync::atomic::Ordering::Acquire))
+            .map(|g| g.shard)
+            .collect()
     }
 
     /// Waits up to `timeout` for [`ready`](Self::ready).

@@ -26,6 +26,14 @@ pub struct LimitsConfig {
     pub max_structured_metadata_entries_count: usize,
     /// Labels checked, in order, to fill `service_name` when a stream has none.
     pub discover_service_name: Vec<String>,
+    /// Add `detected_level` to every entry's structured metadata (Loki 3.x default: on).
+    pub discover_log_levels: bool,
+    /// Field names a level is read from (labels, metadata, JSON or logfmt keys).
+    pub log_level_fields: Vec<String>,
+    /// How deep into a JSON line to look for a level field (0: no limit).
+    pub log_level_from_json_max_depth: i64,
+    /// Experimental in Loki: more fields copied into structured metadata.
+    pub discover_generic_fields: crate::field_detection::GenericFields,
     pub max_global_streams_per_user: usize,
     pub per_stream_rate_limit: ByteSize,
     pub per_stream_rate_limit_burst: ByteSize,
@@ -127,6 +135,10 @@ impl Default for LimitsConfig {
             .into_iter()
             .map(String::from)
             .collect(),
+            discover_log_levels: true,
+            log_level_fields: crate::field_detection::DEFAULT_LEVEL_FIELDS.iter().map(|s| s.to_string()).collect(),
+            log_level_from_json_max_depth: 2,
+            discover_generic_fields: Default::default(),
             max_global_streams_per_user: 5000,
             per_stream_rate_limit: ByteSize::mib(3),
             per_stream_rate_limit_burst: ByteSize::mib(15),

@@ -83,6 +83,23 @@ struct RuntimeDoc {
 /// replaced), into each overridden tenant's effective limits. Errors name the
 /// document or the key path (`overrides.<tenant>.<key>`).
 pub fn parse_runtime_config(docs: &[(String, String)], defaults: &LimitsConfig) -> Result<TenantLimits, String> {
+    parse_runtime_config_with(docs, defaults, &|_: &[&str]| false, &mut Vec::new())
+}
+
+/// Tells whether a key path (`["configs"]` at the top level, `["limits_config",
+/// "max_streams_per_user"]` for a tenant's limit) is a Loki key Balsa has no
+/// use for: such keys are dropped instead of refused.
+pub type ForeignKeys = dyn Fn(&[&str]) -> bool + Send + Sync;
+
+/// [`parse_runtime_config`], dropping the keys `foreign` recognizes and
+/// adding their paths (`overrides.<tenant>.<key>`, or the top-level key) to
+/// `dropped`.
+pub fn parse_runtime_config_with(
+    docs: &[(String, String)],
+    defaults: &LimitsConfig,
+    foreign: &ForeignKeys,
+    dropped: &mut Vec<String>,
+) -> Result<TenantLimits, String> {
     let mut merged = Value::Mapping(Mapping::new());
     for (name, text) in docs {
         let doc: Value = serde_yaml_ng::from_str(text).map_err(|e| format!("{name}: {e}"))?;
@@ -90,6 +107,15 @@ pub fn parse_runtime_config(docs: &[(String, String)], defaults: &LimitsConfig) 
             Value::Null => {}
             Value::Mapping(_) => merge(&mut merged, doc),
             _ => return Err(format!("{name}: the top level must be a mapping with an overrides key")),
+        }
+    }
+    if let Value::Mapping(top) = &mut merged {
+        let names: Vec<Value> = top.keys().cloned().collect();
+        for k in names {
+            if let Some(name) = k.as_str().filter(|n| *n != "overrides" && foreign(&[n])) {
+                dropped.push(name.to_string());
+                top.remove(&k);
+            }
         }
     }
     let doc: RuntimeDoc =
@@ -109,7 +135,17 @@ pub fn parse_runtime_config(docs: &[(String, String)], defaults: &LimitsConfig) 
         let limits = match value {
             // `tenant:` with nothing under it: the defaults (Loki skips it).
             Value::Null => defaults.clone(),
-            Value::Mapping(m) => overlay(&base, m).map_err(|e| format!("overrides.{tenant}.{e}"))?,
+            Value::Mapping(mut m) => {
+                let names: Vec<Value> = m.keys().cloned().collect();
+                for k in names {
+                    let known = k.as_str().is_some_and(|n| base.contains_key(&k) || !foreign(&["limits_config", n]));
+                    if !known {
+                        dropped.push(format!("overrides.{tenant}.{}", k.as_str().unwrap_or_default()));
+                        m.remove(&k);
+                    }
+                }
+                overlay(&base, m).map_err(|e| format!("overrides.{tenant}.{e}"))?
+            }
             other => {
                 return Err(format!(
                     "overrides.{tenant}: expected a mapping of limits_config keys, got {}",
@@ -179,19 +215,44 @@ pub enum Reload {
 
 /// Loki's runtime configuration manager for the `overrides` section: knows
 /// the files and the [`Overrides`] they feed.
-#[derive(Debug)]
 pub struct RuntimeConfig {
     files: Vec<PathBuf>,
     overrides: Arc<Overrides>,
     /// The texts last applied, to skip parsing when nothing changed.
     applied: Mutex<Option<Vec<String>>>,
+    foreign: Arc<ForeignKeys>,
+    /// Loki keys dropped by the last parse.
+    dropped: Mutex<Vec<String>>,
+}
+
+impl std::fmt::Debug for RuntimeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuntimeConfig").field("files", &self.files).field("overrides", &self.overrides).finish()
+    }
 }
 
 impl RuntimeConfig {
     /// `files` is `runtime_config.file`: paths separated by commas.
     pub fn new(files: &str, overrides: Arc<Overrides>) -> Self {
         let files = files.split(',').map(str::trim).filter(|f| !f.is_empty()).map(PathBuf::from).collect();
-        Self { files, overrides, applied: Mutex::new(None) }
+        Self {
+            files,
+            overrides,
+            applied: Mutex::new(None),
+            foreign: Arc::new(|_: &[&str]| false),
+            dropped: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Loki keys to drop rather than refuse (see [`parse_runtime_config_with`]).
+    pub fn with_foreign_keys(mut self, foreign: Arc<ForeignKeys>) -> Self {
+        self.foreign = foreign;
+        self
+    }
+
+    /// The Loki keys the last applied parse dropped.
+    pub fn dropped_keys(&self) -> Vec<String> {
+        self.dropped.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub fn files(&self) -> &[PathBuf] {
@@ -217,17 +278,20 @@ impl RuntimeConfig {
         if applied.as_ref() == Some(&texts) {
             return Ok(Reload::Unchanged);
         }
-        let tenants = parse_runtime_config(&docs, self.overrides.defaults()).map_err(|e| {
-            if e.starts_with("runtime config file ") {
-                e
-            } else {
-                let names: Vec<String> = self.files.iter().map(|p| p.display().to_string()).collect();
-                let what = if names.len() == 1 { "runtime config file" } else { "runtime config files" };
-                format!("{what} {}: {e}", names.join(","))
-            }
-        })?;
+        let mut dropped = Vec::new();
+        let tenants = parse_runtime_config_with(&docs, self.overrides.defaults(), &*self.foreign, &mut dropped)
+            .map_err(|e| {
+                if e.starts_with("runtime config file ") {
+                    e
+                } else {
+                    let names: Vec<String> = self.files.iter().map(|p| p.display().to_string()).collect();
+                    let what = if names.len() == 1 { "runtime config file" } else { "runtime config files" };
+                    format!("{what} {}: {e}", names.join(","))
+                }
+            })?;
         let count = tenants.len();
         self.overrides.set(tenants);
+        *self.dropped.lock().unwrap_or_else(|p| p.into_inner()) = dropped;
         *applied = Some(texts);
         Ok(Reload::Applied { tenants: count })
     }
@@ -243,6 +307,26 @@ mod tests {
         let docs: Vec<(String, String)> =
             texts.iter().enumerate().map(|(i, t)| (format!("doc{i}"), t.to_string())).collect();
         parse_runtime_config(&docs, &LimitsConfig::default())
+    }
+
+    #[test]
+    fn loki_keys_balsa_does_not_use_are_dropped_not_refused() {
+        // The caller (the node) knows Loki's keys; here two stand in for them.
+        let foreign = |path: &[&str]| matches!(path, ["configs"] | ["limits_config", "max_streams_per_user"]);
+        let docs = vec![(
+            "rc".to_string(),
+            "configs: {a: {log_stream_creation: true}}\noverrides:\n  t1:\n    max_streams_per_user: 5\n    max_line_size: 10KB\n"
+                .to_string(),
+        )];
+        let mut dropped = Vec::new();
+        let got = parse_runtime_config_with(&docs, &LimitsConfig::default(), &foreign, &mut dropped).unwrap();
+        assert_eq!(got["t1"].max_line_size, ByteSize::kib(10));
+        assert_eq!(dropped, ["configs", "overrides.t1.max_streams_per_user"]);
+        // Without that knowledge both are errors, and a typo always is.
+        assert!(parse_runtime_config(&docs, &LimitsConfig::default()).is_err());
+        let typo = vec![("rc".to_string(), "overrides:\n  t1:\n    max_line_sise: 1\n".to_string())];
+        let err = parse_runtime_config_with(&typo, &LimitsConfig::default(), &foreign, &mut Vec::new()).unwrap_err();
+        assert!(err.contains("max_line_sise"), "{err}");
     }
 
     #[test]

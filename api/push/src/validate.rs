@@ -9,11 +9,14 @@ use std::sync::Arc;
 use balsa_model::{Entry, LabelPair, Labels, PushRequest, StreamPush};
 
 use crate::error::{GroupedErrors, PushError};
+use crate::field_detection::{FieldDetector, GenericFields};
 use crate::label_parser::is_valid_label_name;
 use crate::limits::LimitsConfig;
 use crate::overrides::Overrides;
 use crate::service_name::{AGGREGATED_METRIC_LABEL, SERVICE_NAME_LABEL, discover_service_name};
 use crate::timefmt::rfc3339;
+
+static NO_FIELDS: GenericFields = GenericFields { fields: std::collections::BTreeMap::new() };
 
 /// Loki's validation error format strings (`pkg/validation/validate.go`).
 pub mod messages {
@@ -122,11 +125,18 @@ impl Validator {
                 continue;
             }
             let printed = stream.labels.canonical();
+            let detector = FieldDetector {
+                levels: l.discover_log_levels && l.allow_structured_metadata,
+                level_fields: &l.log_level_fields,
+                json_max_depth: l.log_level_from_json_max_depth,
+                generic: if l.allow_structured_metadata { &l.discover_generic_fields } else { &NO_FIELDS },
+            };
             let mut kept = Vec::with_capacity(stream.entries.len());
             for mut e in stream.entries {
                 match check_entry(l, &printed, &e, oldest, newest, max_line) {
                     Ok(()) => {
                         normalize_structured_metadata(&mut e.structured_metadata);
+                        detector.apply(&stream.labels, &mut e);
                         kept.push(e);
                     }
                     Err(msg) => {

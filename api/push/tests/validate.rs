@@ -280,7 +280,14 @@ fn decoded_json_through_validation_with_gzip() {
     let out = Validator::new(LimitsConfig::default()).validate("t", decoded, NOW);
     assert_eq!(out.accepted.line_count(), 1);
     let e = &out.accepted.streams[0].entries[0];
-    assert_eq!(e.structured_metadata, vec![LabelPair { name: "trace_id".into(), value: "t".into() }]);
+    // The name normalized as Loki does; then Loki 3's detected_level (no level in "ok").
+    assert_eq!(
+        e.structured_metadata,
+        vec![
+            LabelPair { name: "trace_id".into(), value: "t".into() },
+            LabelPair { name: "detected_level".into(), value: "unknown".into() }
+        ]
+    );
     let err = out.error.unwrap();
     assert!(matches!(err, PushError::Validation(_)));
     assert!(
