@@ -852,6 +852,22 @@ fn take_loki_keys(
             }
         }
     }
+    // Loki's common.storage.filesystem.rules_directory is the ruler's local
+    // store unless the ruler names one itself (Loki's config wrapper does the same).
+    let rules_dir = lookup(doc, &["common".into(), "storage".into(), "filesystem".into(), "rules_directory".into()])
+        .filter(|v| v.as_str().is_some_and(|s| !s.is_empty()))
+        .cloned();
+    if let Some(dir) = rules_dir {
+        let ruler_dirs: [&[&str]; 2] =
+            [&["ruler", "storage", "local", "directory"], &["ruler_storage", "local", "directory"]];
+        let set = ruler_dirs.iter().any(|p| {
+            let p: Vec<String> = p.iter().map(|s| s.to_string()).collect();
+            lookup(doc, &p).is_some_and(|v| v.as_str().is_some_and(|s| !s.is_empty()))
+        });
+        if !set {
+            set_path(doc, &["ruler_storage".into(), "local".into(), "directory".into()], dir);
+        }
+    }
     crate::loki_keys::strip_loki_only(doc, schema).map_err(|e| ConfigError::UnknownKey {
         origin: file.map(|p| format!(" in config file {}", p.display())).unwrap_or_default(),
         detail: e.to_string(),
@@ -1240,6 +1256,14 @@ ingester:
         assert!(c.storage_config.aws.s3forcepathstyle);
         // storage_config.aws wins where both are set.
         assert_eq!(c.storage_config.aws.region, "us-east-1");
+
+        // The filesystem store's rules directory is the ruler's, unless the ruler names one.
+        let text = "common:\n  storage:\n    filesystem:\n      chunks_directory: /c\n      rules_directory: /r\n";
+        let c = Config::from_yaml_str(text).unwrap();
+        assert_eq!(c.ruler.rules_directory(&c.ruler_storage), Some(PathBuf::from("/r")));
+        let c =
+            Config::from_yaml_str(&format!("{text}ruler:\n  storage:\n    local:\n      directory: /own\n")).unwrap();
+        assert_eq!(c.ruler.rules_directory(&c.ruler_storage), Some(PathBuf::from("/own")));
     }
 
     #[test]

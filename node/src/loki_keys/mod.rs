@@ -365,7 +365,7 @@ fn strip(doc: &mut Value, schema: &Value, path: &mut Vec<String>, out: &mut Vec<
                         if found == LokiKey::Section {
                             check_loki_section(&value, path)?;
                         }
-                        out.push(Ignored { key: path.join("."), reason: reason(&path.join(".")) });
+                        report(&value, path, found == LokiKey::Section, out);
                     }
                     None => {
                         let balsa: Vec<String> = schema.keys().filter_map(|k| k.as_str().map(String::from)).collect();
@@ -381,6 +381,37 @@ fn strip(doc: &mut Value, schema: &Value, path: &mut Vec<String>, out: &mut Vec<
         path.pop();
     }
     Ok(())
+}
+
+/// Reports an ignored key; below a section, keys with a more specific reason
+/// than the section's are reported on their own (`common.storage.filesystem`
+/// says why a filesystem store is not needed), and the section itself only
+/// for what its own reason covers.
+fn report(value: &Value, path: &mut Vec<String>, section: bool, out: &mut Vec<Ignored>) {
+    let why = reason(&path.join("."));
+    let children = match value {
+        Value::Mapping(m) if section && !m.is_empty() => m,
+        _ => {
+            out.push(Ignored { key: path.join("."), reason: why });
+            return;
+        }
+    };
+    let mut covered = false;
+    for (k, v) in children {
+        let Some(name) = k.as_str() else { continue };
+        path.push(name.to_string());
+        if reason(&path.join(".")) == why {
+            covered = true;
+        } else {
+            let segs: Vec<&str> = path.iter().map(String::as_str).collect();
+            let sub = lookup(&segs) == Some(LokiKey::Section);
+            report(v, path, sub, out);
+        }
+        path.pop();
+    }
+    if covered {
+        out.push(Ignored { key: path.join("."), reason: why });
+    }
 }
 
 /// Checks the keys below an ignored Loki section against Loki's reference.
