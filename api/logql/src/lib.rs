@@ -15,6 +15,8 @@
 //! - [`Matcher`]: label matchers with compiled, anchored regexes.
 //! - [`ParseError`]: `parse error at line 1, col 5: syntax error: unexpected
 //!   IDENTIFIER`, or `parse error : <message>` for validation errors.
+//! - [`label_regex`]: how Loki simplifies regex label filters (`E.*` is
+//!   "contains E"), which decides how they match and print.
 //! - [`pattern`]: the `<_>`/`<name>` pattern syntax of `|>` and `| pattern`.
 //! - [`units`]: durations, byte sizes and floats, parsed and printed like Go.
 //!
@@ -31,14 +33,13 @@
 //!   back as the same query: bytes filters that the rounded SI form would
 //!   change (`1KiB`, not `1.0kB`), `vector()` values needing more than six
 //!   decimals, `ignoring () group_left`; see also [`pretty`].
-//! - Regex label filters print as `name=~"re"`; Loki prints some of them
-//!   with backticks.
 //! - The experimental `variants(...) of (...)` syntax is not supported.
 //! - Regexes use the `regex` crate (RE2 syntax); `\d`, `\w`, `\s` are
 //!   Unicode-aware there, ASCII-only in Go.
 
 pub mod ast;
 pub mod error;
+pub mod label_regex;
 mod lexer;
 pub mod matcher;
 mod parser;

@@ -105,6 +105,9 @@ fn validate_sample(s: &SampleExpr) -> R<()> {
             }
             validate_sample(&v.inner)
         }
+        // Loki validates what `label_replace` wraps, so
+        // `label_replace(vector(0), ...)` needs no selector.
+        SampleExpr::LabelReplace(l) => validate_sample(&l.inner),
         _ => validate_matchers(selector_matchers(s)),
     }
 }

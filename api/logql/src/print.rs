@@ -142,6 +142,16 @@ impl Display for Stage {
 impl Display for LabelFilter {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         match self {
+            // Loki prints a regex it did not simplify into string filters
+            // with backticks (`LineFilterLabelFilter.String`), unless the
+            // regex holds a backtick.
+            LabelFilter::Matcher(m)
+                if matches!(m.op, crate::MatchOp::Re | crate::MatchOp::Nre)
+                    && !m.value.contains('`')
+                    && crate::label_regex::simplify_label_regex(&m.value).is_none() =>
+            {
+                write!(f, "{}{}`{}`", m.name, m.op.as_str(), m.value)
+            }
             LabelFilter::Matcher(m) => m.fmt(f),
             LabelFilter::Ip { name, negate, pattern } => {
                 write!(f, "{name}{}ip({})", if *negate { "!=" } else { "=" }, go_quote(pattern))

@@ -277,7 +277,8 @@ fn rejected_queries() {
         (r#"{a!="x"}"#, NEED_MATCHER),
         (r#"{a!~"x", b=""}"#, NEED_MATCHER),
         (r#"count_over_time({a=~".*"}[5m])"#, NEED_MATCHER),
-        (r#"label_replace(vector(1), "a", "b", "c", "d")"#, NEED_MATCHER),
+        // Loki validates what label_replace wraps: vector() needs no selector.
+        (r#"label_replace(vector(1), "a", "b", "c", "d")"#, r#"label_replace(vector(1.000000),"a","b","c","d")"#),
         ("", "ERR:parse error : syntax error: unexpected $end"),
         ("   ", "ERR:parse error at line 1, col 4: syntax error: unexpected $end"),
         (r#"{a="b""#, "ERR:parse error at line 1, col 7: syntax error: unexpected $end, expecting } or ,"),
@@ -792,7 +793,8 @@ fn vector_aggregations() {
         (r#"sum BY (a) (rate({a="b"}[5m]))"#, r#"sum by (a)(rate({a="b"}[5m]))"#),
         (r#"approx_topk(10, sum by (a) (rate({a="b"}[5m])))"#, r#"approx_topk(10,sum by (a)(rate({a="b"}[5m])))"#),
         (r#"topk(3, vector(1))"#, "topk(3,vector(1.000000))"),
-        (r#"label_replace(vector(0), "foo", "bar", "", "")"#, NEED_MATCHER),
+        // As Loki's parser_test.go: label_replace(vector(0), ...) parses.
+        (r#"label_replace(vector(0), "foo", "bar", "", "")"#, r#"label_replace(vector(0.000000),"foo","bar","","")"#),
         (
             r#"label_replace(sum by (a) (rate({a="b"}[5m])), "x", "$1", "a", "(.*)")"#,
             r#"label_replace(sum by (a)(rate({a="b"}[5m])),"x","$1","a","(.*)")"#,

@@ -51,14 +51,13 @@ impl RegexpParser {
         if self.re.captures_read(locs, line).is_none() {
             return;
         }
-        let mark = labels.extracted_mark();
         for (i, n) in &self.names {
             sc.name.clear();
             sc.name.push_str(n);
-            if labels.base_has(n) {
+            if labels.collides(n) {
                 sc.name.push_str(DUPLICATE_SUFFIX);
             }
-            if !labels.should_extract(&sc.name, mark) {
+            if !labels.should_extract(&sc.name) {
                 continue;
             }
             let v = locs.get(*i).and_then(|(a, b)| line.get(a..b)).unwrap_or("");
@@ -96,14 +95,13 @@ impl PatternParser {
     }
 
     pub(crate) fn process(&self, line: &str, labels: &mut LabelSet, sc: &mut ExtractScratch) {
-        let mark = labels.extracted_mark();
         self.matches(line, |name, value| {
             sc.name.clear();
             sc.name.push_str(name);
-            if labels.base_has(name) {
+            if labels.collides(name) {
                 sc.name.push_str(DUPLICATE_SUFFIX);
             }
-            if labels.should_extract(&sc.name, mark) {
+            if labels.should_extract(&sc.name) {
                 labels.set_parsed(&sc.name, value);
             }
         });

@@ -375,13 +375,12 @@ pub(crate) struct JsonScratch {
 /// `| json`: every member, nested objects flattened with `_`, arrays and
 /// nulls skipped.
 pub(crate) fn parse_all(line: &str, labels: &mut LabelSet, sc: &mut JsonScratch) {
-    let mark = labels.extracted_mark();
     sc.prefix.clear();
     // With hints that are plain names (no `_`), only a top-level key whose
     // sanitized form is exactly a hint can be extracted: other names need
     // not be built at all (objects are still walked, for the same errors).
     let simple = labels.plain_hints();
-    if let Err(e) = flatten(line, 0, labels, sc, mark, simple.as_deref()) {
+    if let Err(e) = flatten(line, 0, labels, sc, simple.as_deref()) {
         labels.set_error(JSON_ERR, e.message());
     }
 }
@@ -391,7 +390,6 @@ fn flatten(
     depth: usize,
     labels: &mut LabelSet,
     sc: &mut JsonScratch,
-    mark: usize,
     simple: Option<&[String]>,
 ) -> Result<(), JsonError> {
     object_each(data, |key, value| {
@@ -410,7 +408,7 @@ fn flatten(
                     }
                     append_sanitized(&mut sc.prefix, key);
                 }
-                let r = flatten(value, depth + 1, labels, sc, mark, simple);
+                let r = flatten(value, depth + 1, labels, sc, simple);
                 sc.prefix.truncate(len);
                 r?;
             }
@@ -426,10 +424,10 @@ fn flatten(
                     sc.name.push('_');
                 }
                 append_sanitized(&mut sc.name, key);
-                if labels.base_has(&sc.name) {
+                if labels.collides(&sc.name) {
                     sc.name.push_str(DUPLICATE_SUFFIX);
                 }
-                if !labels.should_extract(&sc.name, mark) {
+                if !labels.should_extract(&sc.name) {
                     return Ok(Flow::Continue);
                 }
                 match kind {
@@ -497,7 +495,7 @@ impl JsonExprs {
                     }
                     sc.name.clear();
                     sc.name.push_str(id);
-                    if labels.base_has(id) {
+                    if labels.collides(id) {
                         sc.name.push_str(DUPLICATE_SUFFIX);
                     }
                     labels.set_parsed(&sc.name, &sc.value);
@@ -687,7 +685,6 @@ pub(crate) fn unpack(line: &str, labels: &mut LabelSet, sc: &mut JsonScratch, ne
         labels.set_error(JSON_ERR, JsonError::NotAnObject.message());
         return false;
     }
-    let mark = labels.extracted_mark();
     let mut n = 0;
     let mut packed = false;
     let JsonScratch { name, value, pairs, .. } = sc;
@@ -702,10 +699,10 @@ pub(crate) fn unpack(line: &str, labels: &mut LabelSet, sc: &mut JsonScratch, ne
         }
         name.clear();
         name.push_str(key);
-        if labels.base_has(key) {
+        if labels.collides(key) {
             name.push_str(DUPLICATE_SUFFIX);
         }
-        if !labels.should_extract(name, mark) {
+        if !labels.should_extract(name) {
             return Ok(Flow::Continue);
         }
         if n == pairs.len() {

@@ -7,8 +7,11 @@
 //! keep it and set `__error__=LabelFilterErr` (unless an error is already
 //! set).
 
+use balsa_logql::label_regex::{LabelRegex, simplify_label_regex};
+use balsa_logql::matcher::regex_error;
 use balsa_logql::units::parse_bytes;
-use balsa_logql::{CmpOp, LabelFilter, Matcher};
+use balsa_logql::{CmpOp, LabelFilter, MatchOp, Matcher};
+use regex::Regex;
 
 use super::labels::{ERROR_LABEL, LabelSet};
 use crate::convert::{parse_float, parse_go_duration_ns};
@@ -21,17 +24,70 @@ pub(crate) const LABEL_FILTER_ERR: &str = "LabelFilterErr";
 /// `| unwrap x | <post filters>`.
 pub(crate) enum LabelPredicate {
     Matcher(Matcher),
-    Ip { name: String, negate: bool, matcher: IpMatcher },
-    Number { name: String, op: CmpOp, value: f64 },
-    Duration { name: String, op: CmpOp, value_ns: i64 },
-    Bytes { name: String, op: CmpOp, value: u64 },
+    /// `=~` / `!~`, matched as Loki does (see [`RegexFilter`]).
+    Regex {
+        name: String,
+        negate: bool,
+        filter: RegexFilter,
+    },
+    Ip {
+        name: String,
+        negate: bool,
+        matcher: IpMatcher,
+    },
+    Number {
+        name: String,
+        op: CmpOp,
+        value: f64,
+    },
+    Duration {
+        name: String,
+        op: CmpOp,
+        value_ns: i64,
+    },
+    Bytes {
+        name: String,
+        op: CmpOp,
+        value: u64,
+    },
     And(Box<LabelPredicate>, Box<LabelPredicate>),
     Or(Box<LabelPredicate>, Box<LabelPredicate>),
+}
+
+/// A regex label filter as Loki runs it (`NewStringLabelFilter`): the string
+/// filters Loki simplifies the regex into when it can (so `E.*` keeps any
+/// value containing `E`), else the regex anchored as `^(?:re)$` (where `.`
+/// does not match a newline, unlike in stream selectors).
+pub(crate) enum RegexFilter {
+    Simple(LabelRegex),
+    Regex(Regex),
+}
+
+impl RegexFilter {
+    pub(crate) fn compile(re: &str) -> Result<RegexFilter, String> {
+        Ok(match simplify_label_regex(re) {
+            Some(s) => RegexFilter::Simple(s),
+            None => RegexFilter::Regex(Regex::new(&format!("^(?:{re})$")).map_err(|e| regex_error(&e, re))?),
+        })
+    }
+
+    pub(crate) fn matches(&self, value: &str) -> bool {
+        match self {
+            RegexFilter::Simple(s) => s.matches(value),
+            RegexFilter::Regex(r) => r.is_match(value),
+        }
+    }
 }
 
 impl LabelPredicate {
     pub(crate) fn compile(f: &LabelFilter) -> Result<LabelPredicate, QueryError> {
         Ok(match f {
+            LabelFilter::Matcher(m) if matches!(m.op, MatchOp::Re | MatchOp::Nre) => LabelPredicate::Regex {
+                name: m.name.clone(),
+                negate: m.op == MatchOp::Nre,
+                filter: RegexFilter::compile(&m.value)
+                    .map_err(|e| QueryError::BadQuery(format!("parse error : label filter '{f}' : {e}")))?,
+            },
             LabelFilter::Matcher(m) => LabelPredicate::Matcher(m.clone()),
             LabelFilter::Ip { name, negate, pattern } => LabelPredicate::Ip {
                 name: name.clone(),
@@ -59,6 +115,10 @@ impl LabelPredicate {
             LabelPredicate::Matcher(m) => {
                 let v = if m.name == ERROR_LABEL { labels.error() } else { labels.get(&m.name).unwrap_or("") };
                 m.matches(v)
+            }
+            LabelPredicate::Regex { name, negate, filter } => {
+                let v = if name == ERROR_LABEL { labels.error() } else { labels.get(name).unwrap_or("") };
+                filter.matches(v) != *negate
             }
             LabelPredicate::Ip { name, negate, matcher } => {
                 if labels.has_error() {

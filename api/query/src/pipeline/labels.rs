@@ -203,6 +203,13 @@ impl LabelSet {
         self.base_get(name).is_some()
     }
 
+    /// Whether a parser must add `name` as `name_extracted`: a stream label
+    /// or a structured metadata label has the name (Loki's `BaseHas(key) ||
+    /// HasInCategory(key, StructuredMetadataLabel)`).
+    pub(crate) fn collides(&self, name: &str) -> bool {
+        self.base_has(name) || self.sm.contains(name)
+    }
+
     fn base_get(&self, name: &str) -> Option<&str> {
         if self.base_lens & (1 << (name.len() % 64)) == 0 {
             return None;
@@ -248,21 +255,17 @@ impl LabelSet {
         }
     }
 
-    /// How many labels parsers have added so far for this entry; a parser
-    /// stage passes it to [`LabelSet::should_extract`].
-    pub(crate) fn extracted_mark(&self) -> usize {
-        self.extracted.len()
-    }
-
-    /// Whether a parser stage that started at `mark` may set `name`: not if
-    /// an earlier stage added it for this entry (Loki's `ShouldExtract`).
-    pub(crate) fn should_extract(&self, name: &str, mark: usize) -> bool {
+    /// Whether a parser may set `name`: not if a parsed label of that name
+    /// was already set for this entry, by an earlier stage or earlier in the
+    /// same line (Loki's `ParserHints().Extracted`: the first value wins, as
+    /// for `a=1 a=2` in logfmt).
+    pub(crate) fn should_extract(&self, name: &str) -> bool {
         if let Some(hints) = &self.hints
             && !hint_allows(hints, name)
         {
             return false;
         }
-        !self.extracted.as_slice()[..mark.min(self.extracted.len())].iter().any(|(n, _)| n == name)
+        !self.extracted.contains(name)
     }
 
     /// Deletes a label from every category (Loki's `Del`).
@@ -496,23 +499,22 @@ mod tests {
     fn hints_limit_extraction() {
         let mut l = LabelSet::new(&Labels::default());
         l.set_hints(Some(vec!["level".to_string(), "status_extracted".to_string()].into()));
-        assert!(l.should_extract("level", 0));
-        assert!(l.should_extract("level_extracted", 0));
-        assert!(l.should_extract("status", 0));
-        assert!(!l.should_extract("latency", 0));
+        assert!(l.should_extract("level"));
+        assert!(l.should_extract("level_extracted"));
+        assert!(l.should_extract("status"));
+        assert!(!l.should_extract("latency"));
         l.set_hints(None);
-        assert!(l.should_extract("latency", 0));
+        assert!(l.should_extract("latency"));
     }
 
     #[test]
-    fn should_extract_respects_earlier_stages() {
+    fn should_extract_keeps_the_first_value() {
         let mut l = LabelSet::new(&Labels::default());
         l.set_parsed("a", "1");
-        let mark = l.extracted_mark();
-        assert!(!l.should_extract("a", mark));
-        assert!(l.should_extract("b", mark));
+        assert!(!l.should_extract("a"));
+        assert!(l.should_extract("b"));
         l.set_parsed("b", "2");
-        assert!(l.should_extract("b", mark), "a stage may overwrite its own labels");
+        assert!(!l.should_extract("b"), "as in Loki, a stage does not overwrite its own labels either");
     }
 
     #[test]

@@ -283,7 +283,6 @@ pub(crate) struct Logfmt {
 
 impl Logfmt {
     pub(crate) fn process(&self, line: &str, labels: &mut LabelSet, sc: &mut LogfmtScratch) {
-        let mark = labels.extracted_mark();
         let plain_hints = labels.plain_hints();
         let mut dec = Decoder::new(line);
         while !dec.eol() {
@@ -301,10 +300,10 @@ impl Logfmt {
             if sc.name.is_empty() {
                 continue;
             }
-            if labels.base_has(&sc.name) {
+            if labels.collides(&sc.name) {
                 sc.name.push_str(DUPLICATE_SUFFIX);
             }
-            if !labels.should_extract(&sc.name, mark) {
+            if !labels.should_extract(&sc.name) {
                 continue;
             }
             match val {
@@ -350,9 +349,8 @@ impl LogfmtExprs {
     }
 
     pub(crate) fn process(&self, line: &str, labels: &mut LabelSet, sc: &mut LogfmtScratch) {
-        let mark = labels.extracted_mark();
         for (id, _) in &self.exprs {
-            if !labels.base_has(id) {
+            if !labels.collides(id) {
                 labels.set_parsed(id, "");
             }
         }
@@ -370,7 +368,7 @@ impl LogfmtExprs {
                 continue;
             }
             let always = self.exprs.iter().any(|(n, _)| *n == sc.name);
-            if !always && !labels.should_extract(&sc.name, mark) {
+            if !always && !labels.should_extract(&sc.name) {
                 continue;
             }
             // The label a key maps to (or the key itself, as Loki does).
@@ -382,7 +380,7 @@ impl LogfmtExprs {
                 continue;
             }
             let mut key = id.to_string();
-            if labels.base_has(&key) {
+            if labels.collides(&key) {
                 key.push_str(DUPLICATE_SUFFIX);
             }
             match val {

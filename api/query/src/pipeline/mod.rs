@@ -30,6 +30,8 @@ mod logfmt;
 mod scan;
 
 #[cfg(test)]
+mod loki_corpus;
+#[cfg(test)]
 mod tests;
 
 use balsa_logql::{NamedMatcher, Stage};
@@ -71,7 +73,7 @@ impl Step {
 /// A compiled log pipeline.
 pub(crate) struct Pipeline {
     steps: Vec<Step>,
-    /// Per step: whether a later step checks what was extracted before it.
+    /// Per step: whether it or a later step checks what was extracted before.
     record_extracted: Vec<bool>,
     /// How many leading steps are line filters.
     leading_filters: usize,
@@ -150,7 +152,9 @@ impl Pipeline {
             });
         }
         let leading_filters = steps.iter().take_while(|s| matches!(s, Step::Line(_))).count();
-        let record_extracted = (0..steps.len()).map(|i| steps[i + 1..].iter().any(Step::checks_extracted)).collect();
+        // A parser checks what it extracted itself too (the first value of a
+        // repeated key wins), so parsers record as well as the stages before them.
+        let record_extracted = (0..steps.len()).map(|i| steps[i..].iter().any(Step::checks_extracted)).collect();
         let prefilter = prefilter(stages, &steps, leading_filters);
         Ok(Pipeline { steps, record_extracted, leading_filters, hints: None, prefilter })
     }
@@ -190,6 +194,8 @@ impl Pipeline {
             line: String::new(),
             next: String::new(),
             sc: Scratch::default(),
+            #[cfg(test)]
+            preset_error: None,
         }
     }
 
@@ -219,6 +225,10 @@ pub(crate) struct StreamPipeline<'p> {
     /// Where rewriting stages write the next line.
     next: String,
     sc: Scratch,
+    /// An error set on every entry before the stages run (tests only: Loki's
+    /// stage tests call `SetErr` first).
+    #[cfg(test)]
+    preset_error: Option<(String, String)>,
 }
 
 /// An entry that passed every stage.
@@ -230,6 +240,9 @@ pub(crate) struct Processed<'s> {
 impl<'p> StreamPipeline<'p> {
     /// Runs every stage on one entry; `None` when a filter drops it.
     pub(crate) fn process<'s>(&'s mut self, entry: &'s Entry) -> Option<Processed<'s>> {
+        #[cfg(test)]
+        let Self { pipeline, labels, line, next, sc, preset_error } = self;
+        #[cfg(not(test))]
         let Self { pipeline, labels, line, next, sc } = self;
         let steps = &pipeline.steps;
         for s in &steps[..pipeline.leading_filters] {
@@ -241,6 +254,10 @@ impl<'p> StreamPipeline<'p> {
         }
         labels.reset();
         labels.add_structured_metadata(&entry.structured_metadata);
+        #[cfg(test)]
+        if let Some((err, details)) = preset_error {
+            labels.set_error(err, details);
+        }
         if let Some(pf) = &pipeline.prefilter {
             let full_hints = labels.take_hints();
             labels.set_hints(Some(std::sync::Arc::clone(&pf.hints)));

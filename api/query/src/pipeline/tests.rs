@@ -260,7 +260,8 @@ fn json_parser() {
     );
     check(q, &[], r#"{"a":"x\u00e9\n"} trailing"#, "{a=\"xé\\n\"}");
     check(q, &[], r#"{"t":true,"f":false}"#, r#"{f="false", t="true"}"#);
-    check(q, &[], r#"{"a":"1","a":"2"}"#, r#"{a="2"}"#);
+    // A repeated key keeps its first value, as in Loki.
+    check(q, &[], r#"{"a":"1","a":"2"}"#, r#"{a="1"}"#);
     check(q, &[], r#"{"bad":"\x"}"#, r#"{bad=""}"#);
 }
 
@@ -392,10 +393,11 @@ fn logfmt_parser() {
             r#"{foo="bar", foobar="foo bar", latency="10ms"}"#,
         ),
         (
+            // A repeated key keeps its first value, as in Loki.
             r#"foobar="foo bar" foobar=10ms"#,
             &[("foo", "bar")],
-            r#"{foo="bar", foobar="10ms"}"#,
-            r#"{foo="bar", foobar="10ms"}"#,
+            r#"{foo="bar", foobar="foo bar"}"#,
+            r#"{foo="bar", foobar="foo bar"}"#,
         ),
         (
             r#"foo="foo bar" foobar=10ms"#,
@@ -616,8 +618,17 @@ fn extracted_names_collide_once() {
         "l",
         Some(("l", r#"{app="x", app_extracted="sm", trace="t"}"#)),
     );
-    // A parsed label hides structured metadata of the same name.
-    check_full(r#"{a="b"} | logfmt"#, &[], &[("level", "sm")], "level=info", Some(("level=info", r#"{level="info"}"#)));
+    // A parsed key that is a structured metadata label is renamed, as in
+    // Loki (`HasInCategory(key, StructuredMetadataLabel)`).
+    check_full(
+        r#"{a="b"} | logfmt"#,
+        &[],
+        &[("level", "sm")],
+        "level=info",
+        Some(("level=info", r#"{level="sm", level_extracted="info"}"#)),
+    );
+    // label_format still replaces structured metadata.
+    check_full(r#"{a="b"} | label_format level="x""#, &[], &[("level", "sm")], "l", Some(("l", r#"{level="x"}"#)));
     // A later parser does not overwrite what an earlier one extracted...
     check(r#"{a="b"} | logfmt | regexp "(?P<level>\\d)""#, &[], "level=info x=1", r#"{level="info", x="1"}"#);
     check(r#"{a="b"} | regexp "(?P<a>\\d)" | json"#, &[], r#"{"a":"x","n":"7"}"#, r#"{a="7", n="7"}"#);
@@ -1046,4 +1057,31 @@ fn logfmt_hints_extract_what_a_full_parse_would() {
             }
         }
     }
+}
+
+/// Regex label filters run as Loki runs them (`NewStringLabelFilter`): the
+/// regex is replaced by string filters when Loki's simplifier can, and a
+/// literal next to `.*` then only has to be contained in the value.
+#[test]
+fn regex_label_filters_match_as_loki() {
+    let q = r#"{a="b"} | logfmt | method=~"E.*""#;
+    check(q, &[], "method=GET", r#"{method="GET"}"#);
+    check_full(q, &[], &[], "method=POST", None);
+    // Structured metadata labels take the same filters.
+    let q = r#"{a="b"} | trace=~"E.*""#;
+    check_full(q, &[], &[("trace", "GET")], "l", Some(("l", r#"{trace="GET"}"#)));
+    check_full(q, &[], &[("trace", "POST")], "l", None);
+    // Go factors `bar|buzz` into `b(?:ar|uzz)`: contains either.
+    check(r#"{a="b"} | logfmt | x=~"bar|buzz""#, &[], "x=foobar", r#"{x="foobar"}"#);
+    // A literal alone must be equal; alternatives of literals too.
+    check_full(r#"{a="b"} | logfmt | x=~"foo|bar""#, &[], &[], "x=foobar", None);
+    check(r#"{a="b"} | logfmt | x=~"foo|bar""#, &[], "x=bar", r#"{x="bar"}"#);
+    check(r#"{a="b"} | logfmt | x=~"(?i)hello""#, &[], "x=HeLLo", r#"{x="HeLLo"}"#);
+    // Other regexes are anchored.
+    check_full(r#"{a="b"} | logfmt | x=~"\\w+""#, &[], &[], "x=a-b", None);
+    check(r#"{a="b"} | logfmt | x=~"\\w+""#, &[], "x=ab", r#"{x="ab"}"#);
+    check_full(r#"{a="b"} | logfmt | x!~"E.*""#, &[], &[], "x=GET", None);
+    // `.*` keeps everything, `.+` any non-empty value.
+    check(r#"{a="b"} | x=~".*""#, &[], "l", "{}");
+    check_full(r#"{a="b"} | x=~".+""#, &[], &[], "l", None);
 }
