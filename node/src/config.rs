@@ -1611,6 +1611,7 @@ ingester:
             (&["-limits_config.max_label_names_per_series=0"], "limits_config.max_label_names_per_series"),
             (&["-ingester.max_chunk_age=0"], "ingester.max_chunk_age"),
             (&["-ingester.chunk_block_size=0"], "ingester.chunk_block_size"),
+            (&["-ingester.chunk_encoding=brotli"], "invalid encoding: brotli, supported: none, gzip"),
         ];
         for (a, key) in cases {
             let msg = load_err(a, &[]);
@@ -1619,6 +1620,10 @@ ingester:
         }
         load_ok(&["-cluster.peers=balsa-0.balsa:9095,[::1]:9095,10.0.0.1:9095"], &[]);
         load_ok(&["-cluster.shards=4096", "-server.http_listen_port=80", "-server.grpc_listen_port=81"], &[]);
+        // Every encoding Loki knows loads (Loki's own default is gzip).
+        for enc in ["none", "gzip", "lz4-64k", "snappy", "lz4-256k", "lz4-1M", "lz4", "flate", "zstd"] {
+            load_ok(&[&format!("-ingester.chunk_encoding={enc}")], &[]);
+        }
     }
 
     #[test]

@@ -47,6 +47,9 @@ fn main() -> anyhow::Result<()> {
     for (reason, keys) in loki_keys::group_by_reason(&info.ignored_keys) {
         tracing::info!(reason, keys = %keys.join(", "), "ignoring loki config keys");
     }
+    if cfg.ingester.chunk_encoding != "snappy" {
+        tracing::warn!(chunk_encoding = %cfg.ingester.chunk_encoding, "chunks are stored as snappy; other encodings are accepted but not used yet");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("start tokio runtime")?;
     let result = runtime.block_on(server::run(cfg, info.ignored_keys));
     // Shut every task down (and with them the last database handles) before

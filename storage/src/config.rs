@@ -31,6 +31,11 @@ impl Default for IngesterConfig {
     }
 }
 
+/// Loki's chunk encodings (`pkg/compression`), all accepted so a Loki config
+/// loads; Balsa stores every chunk as snappy whatever is named.
+pub const LOKI_CHUNK_ENCODINGS: &[&str] =
+    &["none", "gzip", "lz4-64k", "snappy", "lz4-256k", "lz4-1M", "lz4", "flate", "zstd"];
+
 impl IngesterConfig {
     pub fn validate(&self) -> Result<(), String> {
         if self.chunk_block_size.0 == 0 || self.chunk_target_size.0 == 0 {
@@ -42,10 +47,11 @@ impl IngesterConfig {
         if self.chunk_idle_period.0.is_zero() {
             return Err("ingester.chunk_idle_period must be positive".into());
         }
-        if self.chunk_encoding != "snappy" {
+        if !LOKI_CHUNK_ENCODINGS.contains(&self.chunk_encoding.as_str()) {
             return Err(format!(
-                "ingester.chunk_encoding {:?} is not supported: balsa stores chunks as snappy",
-                self.chunk_encoding
+                "ingester.chunk_encoding: invalid encoding: {}, supported: {}",
+                self.chunk_encoding,
+                LOKI_CHUNK_ENCODINGS.join(", ")
             ));
         }
         Ok(())
