@@ -9,6 +9,7 @@ pub mod backend;
 pub mod delete;
 pub mod error;
 pub mod format_query;
+pub mod index;
 pub mod ops;
 pub mod params;
 pub mod push;

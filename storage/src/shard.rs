@@ -12,6 +12,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
+use balsa_model::read::ChunkStats;
 use balsa_model::{
     Direction, Entry, LabelPair, Labels, LineHint, ReadError, Skipped, StreamId, StreamReader, StreamRef,
 };
@@ -1276,4 +1277,63 @@ impl StreamReader for ShardReader {
         bufs.give_back();
         Ok(skipped)
     }
+
+    /// Sealed chunks from their `c` metas (chunk keys sort by min time, so
+    /// the scan stops at `end_ns`) and the head chunk from the stream
+    /// record; no chunk data is read, local or cold.
+    fn chunk_stats(
+        &self,
+        tenant: &str,
+        stream: StreamId,
+        start_ns: i64,
+        end_ns: i64,
+    ) -> Result<Vec<ChunkStats>, ReadError> {
+        if start_ns >= end_ns {
+            return Ok(Vec::new());
+        }
+        let record = {
+            let state = self.shard.state.read().expect("shard state lock");
+            match state.streams.get(&stream) {
+                Some(st) if st.record.tenant == tenant => st.record.clone(),
+                _ => return Ok(Vec::new()),
+            }
+        };
+        let mut out = Vec::new();
+        let (lo, _) = keys::stream_kind_range(self.shard.id, keys::CHUNK_META, stream);
+        let mut hi = lo.clone();
+        hi.extend_from_slice(&keys::encode_ts(end_ns));
+        let mut err = None;
+        self.kv.scan(&lo, &hi, false, &mut |_, v| match <ChunkMeta as prost::Message>::decode(v) {
+            Ok(meta) => {
+                if meta.max_ts >= start_ns && meta.min_ts < end_ns {
+                    out.push(chunk_stats_of(&meta));
+                }
+                true
+            }
+            Err(e) => {
+                err = Some(StorageError::from(e));
+                false
+            }
+        })?;
+        if let Some(e) = err {
+            return Err(e.into());
+        }
+        if record.head_entries > 0 && record.head_last_ts >= start_ns && record.head_first_ts < end_ns {
+            out.push(ChunkStats {
+                min_ts: record.head_first_ts,
+                max_ts: record.head_last_ts,
+                entries: record.head_entries,
+                bytes: record.head_bytes,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// A sealed chunk's statistics. Bytes are its entries' [`Entry::size`],
+/// recorded per block; blocks written before that was recorded count their
+/// encoded (uncompressed) size instead.
+fn chunk_stats_of(meta: &ChunkMeta) -> ChunkStats {
+    let bytes = meta.blocks.iter().map(|b| if b.entry_bytes > 0 { b.entry_bytes } else { b.uncompressed }).sum();
+    ChunkStats { min_ts: meta.min_ts, max_ts: meta.max_ts, entries: meta.entries as u64, bytes }
 }

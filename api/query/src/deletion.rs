@@ -133,6 +133,18 @@ impl<R: balsa_model::StreamReader> balsa_model::StreamReader for DeleteFiltered<
         })?;
         Ok(balsa_model::Skipped::default())
     }
+
+    /// Index statistics come from chunk metadata, which pending deletes do
+    /// not change (Loki's index does not know of them either).
+    fn chunk_stats(
+        &self,
+        tenant: &str,
+        stream: balsa_model::StreamId,
+        start_ns: i64,
+        end_ns: i64,
+    ) -> Result<Vec<balsa_model::read::ChunkStats>, balsa_model::ReadError> {
+        self.inner.chunk_stats(tenant, stream, start_ns, end_ns)
+    }
 }
 
 #[cfg(test)]

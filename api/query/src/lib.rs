@@ -32,6 +32,7 @@
 mod convert;
 mod deletion;
 mod error;
+pub mod index;
 mod ip;
 mod labels;
 mod logs;

@@ -149,6 +149,18 @@ impl std::ops::AddAssign for Skipped {
     }
 }
 
+/// What the index knows of one chunk of a stream (a sealed chunk, or the
+/// head chunk still being filled), without its data.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ChunkStats {
+    /// Time of the chunk's oldest and newest entry (both inclusive).
+    pub min_ts: i64,
+    pub max_ts: i64,
+    pub entries: u64,
+    /// [`Entry::size`] of its entries in total (uncompressed).
+    pub bytes: u64,
+}
+
 pub trait StreamReader: Send + Sync {
     /// Streams of `tenant` that hold data overlapping `[start_ns, end_ns]` and
     /// whose labels `select` accepts, in no particular order.
@@ -205,6 +217,32 @@ pub trait StreamReader: Send + Sync {
         hint: &LineHint,
         visit: &mut dyn FnMut(&Entry) -> bool,
     ) -> Result<Skipped, ReadError>;
+
+    /// The chunks of one stream that hold data in `[start_ns, end_ns)`
+    /// (`min_ts < end_ns` and `max_ts >= start_ns`), each described whole
+    /// (also what lies outside the range), in no particular order: index
+    /// statistics, taken from chunk metadata without reading entries.
+    ///
+    /// This default reads the entries in the range and reports them as one
+    /// chunk (none when there are none), for readers without metadata.
+    fn chunk_stats(
+        &self,
+        tenant: &str,
+        stream: StreamId,
+        start_ns: i64,
+        end_ns: i64,
+    ) -> Result<Vec<ChunkStats>, ReadError> {
+        let mut chunk: Option<ChunkStats> = None;
+        self.entries(tenant, stream, start_ns, end_ns, Direction::Forward, &mut |e: &Entry| {
+            let c = chunk.get_or_insert(ChunkStats { min_ts: e.ts_ns, max_ts: e.ts_ns, entries: 0, bytes: 0 });
+            c.min_ts = c.min_ts.min(e.ts_ns);
+            c.max_ts = c.max_ts.max(e.ts_ns);
+            c.entries += 1;
+            c.bytes += e.size() as u64;
+            true
+        })?;
+        Ok(chunk.into_iter().collect())
+    }
 }
 
 /// An in-memory [`StreamReader`] for unit tests of code above storage.
