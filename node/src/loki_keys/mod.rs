@@ -275,7 +275,7 @@ const REASONS: &[(&str, &str)] = &[
     ("limits_config.tsdb_max_query_parallelism", NO_FRONTEND),
     ("limits_config.max_query_parallelism", NO_FRONTEND),
     ("limits_config.query_ready_index_num_days", ONE_STORE),
-    ("limits_config.volume_enabled", "the volume endpoints are not served yet"),
+    ("limits_config.volume_enabled", "the index volume endpoints are always served"),
     ("limits_config.metric_aggregation_enabled", "log patterns are not mined yet"),
     ("limits_config.pattern_persistence_enabled", "log patterns are not mined yet"),
     ("limits_config.shard_streams", "streams are hashed to a fixed number of shards (cluster.shards)"),
