@@ -17,7 +17,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::params::Params;
 use crate::response::{self, CATEGORIZE_LABELS, ENCODING_FLAGS_HEADER, QueryStats, StreamOut};
 use crate::router::AppState;
-use crate::tenant::tenant_of;
+use crate::tenant::read_tenant_of;
 
 const LOG_QUERY_NOT_INSTANT: &str =
     "log queries are not supported as an instant query type, please change your query to a range query type";
@@ -36,9 +36,21 @@ impl From<QueryError> for ApiError {
             QueryError::Timeout => ApiError::new(StatusCode::GATEWAY_TIMEOUT, balsa_query::TIMEOUT_MESSAGE),
             // Loki writes non-client evaluation errors as a 500 with their text.
             QueryError::Execution(m) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, m),
+            QueryError::Limit(m) => ApiError::bad_request(series_limit_text(&m).unwrap_or(m)),
             other => ApiError::bad_request(other.message()),
         }
     }
+}
+
+/// Loki 3.7's text for `max_query_series` (`limits.go`, `logqlmodel`), for
+/// the engine's "maximum of series (N) reached for a single query".
+fn series_limit_text(engine: &str) -> Option<String> {
+    let n = engine.strip_prefix("maximum of series (")?.split(')').next()?;
+    Some(format!(
+        "maximum number of series ({n}) reached for a single query; consider reducing query cardinality by adding \
+         more specific stream selectors, reducing the time range, or aggregating results with functions like sum(), \
+         count() or topk()"
+    ))
 }
 
 fn params(headers: &HeaderMap, query: Option<String>, body: &Bytes) -> Params {
@@ -78,23 +90,46 @@ async fn with_readers<T: Send + 'static>(
     Ok(joined?)
 }
 
-fn check_limits(state: &AppState, tenant: &str, limit: usize, start: i64, end: i64) -> ApiResult<()> {
-    let limits = state.validator.limits_for(tenant);
-    let max_entries = limits.max_entries_limit_per_query;
+/// `max_entries_limit_per_query`, checked for log queries only (Loki's
+/// `validateMaxEntriesLimits`).
+fn check_max_entries(state: &AppState, tenant: &str, limit: usize) -> ApiResult<()> {
+    let max_entries = state.validator.limits_for(tenant).max_entries_limit_per_query;
     if max_entries > 0 && limit > max_entries {
         return Err(ApiError::bad_request(format!(
             "max entries limit per query exceeded, limit > max_entries_limit_per_query ({limit} > {max_entries})"
         )));
     }
-    let max_len = limits.max_query_length.as_nanos_i64();
-    if max_len > 0 && end.saturating_sub(start) > max_len {
+    Ok(())
+}
+
+/// `max_query_length` (the frontend's limits middleware): the length at
+/// millisecond precision printed as a Go duration, the limit as a
+/// Prometheus one (`1080h0m0s`, `30d1h`).
+fn check_query_length(state: &AppState, tenant: &str, start: i64, end: i64) -> ApiResult<()> {
+    let max_len = state.validator.limits_for(tenant).max_query_length.as_nanos_i64();
+    let len = (end.div_euclid(1_000_000) - start.div_euclid(1_000_000)).saturating_mul(1_000_000);
+    if max_len > 0 && len > max_len {
         return Err(ApiError::bad_request(format!(
             "the query time range exceeds the limit (query length: {}, limit: {})",
-            balsa_model::units::Duration(std::time::Duration::from_nanos(end.saturating_sub(start) as u64)),
-            limits.max_query_length
+            balsa_logql::units::fmt_go_duration(len),
+            balsa_logql::units::fmt_prom_duration(max_len)
         )));
     }
     Ok(())
+}
+
+/// Loki's frontend runs a metric range query from `start` rounded down to a
+/// multiple of the step to `end` rounded up to one (`alignStartEnd` of its
+/// metric query splitter), with the step at millisecond precision.
+fn align_to_step(start: i64, end: i64, step: i64) -> (i64, i64, i64) {
+    let step = step - step % 1_000_000;
+    if step <= 0 {
+        return (start, end, step);
+    }
+    let start = start - start.rem_euclid(step);
+    let rem = end.rem_euclid(step);
+    let end = if rem == 0 { end } else { end.saturating_add(step - rem) };
+    (start, end, step)
 }
 
 fn stats_of(s: balsa_query::QueryStats, started: Instant) -> QueryStats {
@@ -112,14 +147,19 @@ pub async fn range(State(state): State<AppState>, headers: HeaderMap, RawQuery(q
 
 async fn run_range(state: AppState, headers: HeaderMap, q: Option<String>, body: Bytes) -> ApiResult<Response> {
     let started = Instant::now();
-    let tenant = tenant_of(&headers, state.config.auth_enabled)?;
+    let tenant = read_tenant_of(&headers, state.config.auth_enabled)?;
     let p = params(&headers, q, &body);
-    let expr = balsa_logql::parse_expr(p.query()?).map_err(QueryError::from)?;
+    // Loki's order (`ParseRangeQuery`, then the query, then the frontend's limits).
     let (start, end) = p.range(state.now_ns())?;
     let limit = p.limit()?;
     let direction = p.direction()?;
+    let step = p.step(start, end)?;
     let interval_ns = p.interval()?;
-    check_limits(&state, tenant.as_str(), limit, start, end)?;
+    let expr = balsa_logql::parse_expr(p.query()).map_err(QueryError::from)?;
+    if let Expr::Log(_) = expr {
+        check_max_entries(&state, tenant.as_str(), limit)?;
+    }
+    check_query_length(&state, tenant.as_str(), start, end)?;
     match expr {
         Expr::Log(log) => {
             let cat = categorize(&headers);
@@ -155,7 +195,12 @@ async fn run_range(state: AppState, headers: HeaderMap, q: Option<String>, body:
             Ok(json(response::streams(streams, cat, backward, stats)))
         }
         Expr::Sample(sample) => {
-            let step = p.step(start, end)?;
+            let (start, end, step) = align_to_step(start, end, step);
+            if step <= 0 {
+                return Err(ApiError::bad_request(
+                    "zero or negative query resolution step widths are not accepted. Try a positive integer",
+                ));
+            }
             let tenant = tenant.to_string();
             let limits = eval_limits(&state, &tenant, started);
             let (series, stats) = with_readers(&state, move |readers| {
@@ -188,12 +233,13 @@ pub async fn instant(
 
 async fn run_instant(state: AppState, headers: HeaderMap, q: Option<String>, body: Bytes) -> ApiResult<Response> {
     let started = Instant::now();
-    let tenant = tenant_of(&headers, state.config.auth_enabled)?;
+    let tenant = read_tenant_of(&headers, state.config.auth_enabled)?;
     let p = params(&headers, q, &body);
-    let expr = balsa_logql::parse_expr(p.query()?).map_err(QueryError::from)?;
-    let ts = p.instant(state.now_ns())?;
+    // Loki's order (`ParseInstantQuery`, then the query).
     p.limit()?;
+    let ts = p.instant(state.now_ns())?;
     p.direction()?;
+    let expr = balsa_logql::parse_expr(p.query()).map_err(QueryError::from)?;
     let sample = match expr {
         Expr::Log(_) => return Err(ApiError::bad_request(LOG_QUERY_NOT_INSTANT)),
         Expr::Sample(s) => s,
@@ -235,9 +281,10 @@ struct MetaRequest {
 }
 
 fn meta_request(state: &AppState, headers: &HeaderMap, q: Option<String>, body: &Bytes) -> ApiResult<MetaRequest> {
-    let tenant = tenant_of(headers, state.config.auth_enabled)?;
+    let tenant = read_tenant_of(headers, state.config.auth_enabled)?;
     let params = params(headers, q, body);
     let (start, end) = params.range(state.now_ns())?;
+    check_query_length(state, tenant.as_str(), start, end)?;
     Ok(MetaRequest { tenant, start, end, params })
 }
 
@@ -248,7 +295,7 @@ pub async fn labels(State(state): State<AppState>, headers: HeaderMap, RawQuery(
         let tenant = r.tenant.to_string();
         let names =
             with_readers(&state, move |rd| balsa_query::label_names(rd, &tenant, r.start, r.end, &matchers)).await?;
-        Ok::<_, ApiError>(json(response::data_list(names)))
+        Ok::<_, ApiError>(json(response::label_list(names)))
     };
     run.await.unwrap_or_else(IntoResponse::into_response)
 }
@@ -267,7 +314,7 @@ pub async fn label_values(
         let values =
             with_readers(&state, move |rd| balsa_query::label_values(rd, &tenant, &name, r.start, r.end, &matchers))
                 .await?;
-        Ok::<_, ApiError>(json(response::data_list(values)))
+        Ok::<_, ApiError>(json(response::label_list(values)))
     };
     run.await.unwrap_or_else(IntoResponse::into_response)
 }
@@ -275,16 +322,49 @@ pub async fn label_values(
 pub async fn series(State(state): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery, body: Bytes) -> Response {
     let run = async {
         let r = meta_request(&state, &headers, q, &body)?;
-        let mut groups = Vec::new();
-        for m in r.params.all("match[]").into_iter().chain(r.params.all("match")) {
-            groups.push(balsa_logql::parse_matchers(m).map_err(QueryError::from)?);
+        // `ParseSeriesQuery`: `match` and `match[]`, de-duplicated and
+        // sorted; none, or a lone `{}`, selects every stream.
+        let mut texts: Vec<&str> = r.params.all("match").into_iter().chain(r.params.all("match[]")).collect();
+        texts.sort_unstable();
+        texts.dedup();
+        if let [only] = texts.as_slice()
+            && only.replace(' ', "") == "{}"
+        {
+            texts.clear();
         }
-        if groups.is_empty() {
-            return Err(ApiError::bad_request("at least one match[] argument must be provided"));
+        let mut groups = Vec::new();
+        for m in texts {
+            groups.push(balsa_logql::parse_matchers(m).map_err(QueryError::from)?);
         }
         let tenant = r.tenant.to_string();
         let series = with_readers(&state, move |rd| balsa_query::series(rd, &tenant, r.start, r.end, &groups)).await?;
         Ok::<_, ApiError>(json(response::series_list(&series)))
     };
     run.await.unwrap_or_else(IntoResponse::into_response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: i64 = 1_000_000_000;
+
+    #[test]
+    fn metric_ranges_align_to_the_step_as_lokis_frontend_does() {
+        // 00:00:07..00:09:53 by 60s runs 00:00:00..00:10:00.
+        let t0 = 1_704_067_200 * S;
+        assert_eq!(align_to_step(t0 + 7 * S, t0 + 593 * S, 60 * S), (t0, t0 + 600 * S, 60 * S));
+        // Multiples of the step counted from the epoch, not from the hour.
+        assert_eq!(align_to_step(t0 + 10 * S, t0 + 200 * S, 45 * S), (t0, t0 + 225 * S, 45 * S));
+        // Aligned bounds stay; the step is cut to milliseconds.
+        assert_eq!(align_to_step(t0, t0 + 60 * S, 60 * S + 123), (t0, t0 + 60 * S, 60 * S));
+        assert_eq!(align_to_step(t0, t0, 500_000), (t0, t0, 0));
+    }
+
+    #[test]
+    fn series_limit_errors_read_like_loki_3_7() {
+        let m = series_limit_text("maximum of series (500) reached for a single query").unwrap();
+        assert!(m.starts_with("maximum number of series (500) reached for a single query; consider reducing"));
+        assert_eq!(series_limit_text("something else"), None);
+    }
 }

@@ -297,6 +297,16 @@ pub fn data_list<T: Serialize>(data: T) -> Vec<u8> {
     to_vec(&json!({"status": "success", "data": data}))
 }
 
+/// Label names or values: as `data_list`, except that Loki leaves `data`
+/// out when there are none (`{"status":"success"}`; its field is
+/// `omitempty`).
+pub fn label_list(values: Vec<String>) -> Vec<u8> {
+    if values.is_empty() {
+        return to_vec(&json!({"status": "success"}));
+    }
+    data_list(values)
+}
+
 pub fn series_list(series: &[Labels]) -> Vec<u8> {
     let data: Vec<serde_json::Value> = series.iter().map(label_object).collect();
     data_list(data)

@@ -27,10 +27,24 @@ pub fn tenant_of(headers: &HeaderMap, auth_enabled: bool) -> Result<TenantId, Ap
         return Err(ApiError::new(StatusCode::UNAUTHORIZED, NO_ORG_ID));
     }
     if raw.contains('|') {
-        return Err(ApiError::bad_request("multiple org IDs present"));
+        return Err(ApiError::bad_request(MULTIPLE_ORG_IDS));
     }
     TenantId::parse(raw).map_err(|e| ApiError::bad_request(e.to_string()))
 }
+
+/// The tenant of a read (query, labels, series). Several tenants
+/// (`a|b`) pass Loki's frontend and fail in its querier, which does not
+/// count that as a client error: 500 there, 400 for a push.
+pub fn read_tenant_of(headers: &HeaderMap, auth_enabled: bool) -> Result<TenantId, ApiError> {
+    tenant_of(headers, auth_enabled).map_err(|mut e| {
+        if e.message == MULTIPLE_ORG_IDS {
+            e.status = StatusCode::INTERNAL_SERVER_ERROR;
+        }
+        e
+    })
+}
+
+const MULTIPLE_ORG_IDS: &str = "multiple org IDs present";
 
 #[cfg(test)]
 mod tests {
@@ -59,5 +73,8 @@ mod tests {
         assert_eq!(tenant_of(&headers(Some("team-a")), true).unwrap().as_str(), "team-a");
         assert_eq!(tenant_of(&headers(Some("a/b")), true).unwrap_err().status, StatusCode::BAD_REQUEST);
         assert_eq!(tenant_of(&headers(Some("a|b")), true).unwrap_err().message, "multiple org IDs present");
+        assert_eq!(tenant_of(&headers(Some("a|b")), true).unwrap_err().status, StatusCode::BAD_REQUEST);
+        assert_eq!(read_tenant_of(&headers(Some("a|b")), true).unwrap_err().status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(read_tenant_of(&headers(None), true).unwrap_err().status, StatusCode::UNAUTHORIZED);
     }
 }

@@ -168,11 +168,14 @@ pub fn eval_range(
         ));
     }
     if end_ns < start_ns {
-        return Err(QueryError::BadQuery("end timestamp must not be before start time".into()));
+        return Err(QueryError::BadQuery("end timestamp must not be before or equal to start time".into()));
     }
-    if (end_ns - start_ns) / step_ns >= MAX_POINTS_PER_SERIES {
+    // Loki checks the resolution on the requested range, before its frontend
+    // aligns start and end to the step (which adds at most two steps).
+    if (end_ns - start_ns) / step_ns > MAX_POINTS_PER_SERIES + 2 {
         return Err(QueryError::BadQuery(
-            "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)"
+            "exceeded maximum resolution of 11,000 points per time series. Try increasing the value of the step \
+             parameter"
                 .into(),
         ));
     }
