@@ -8,19 +8,17 @@
 //! endpoints answer a Prometheus vector, or a matrix once a result has more
 //! than one point, as Loki's query frontend turns volumes into one.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use balsa_model::StreamReader;
-use balsa_query::QueryError;
 use balsa_query::index::{self, AggregateBy, VolumeQuery, Volumes};
 
 use crate::error::{ApiError, ApiResult};
 use crate::params::Params;
+use crate::query::{check_query_length, json, params, with_readers};
 use crate::response::{self, QueryStats};
 use crate::router::AppState;
 use crate::tenant::tenant_of;
@@ -29,34 +27,6 @@ use crate::tenant::tenant_of;
 const STEP_TOO_SMALL: &str =
     "exceeded maximum resolution of 11,000 points per time series. Try increasing the value of the step parameter";
 const MAX_POINTS: i64 = 11_000;
-
-// The three helpers below are `query.rs`'s, which keeps them private.
-
-fn params(headers: &HeaderMap, query: Option<String>, body: &Bytes) -> Params {
-    let is_form = headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
-    Params::parse(query.as_deref(), is_form.then_some(body.as_ref()))
-}
-
-fn json(body: Vec<u8>) -> Response {
-    ([("content-type", "application/json; charset=utf-8")], body).into_response()
-}
-
-async fn with_readers<T: Send + 'static>(
-    state: &AppState,
-    work: impl FnOnce(&[&dyn StreamReader]) -> Result<T, QueryError> + Send + 'static,
-) -> ApiResult<T> {
-    let readers: Vec<Arc<dyn StreamReader>> = state.backend.readers().await?;
-    let joined = tokio::task::spawn_blocking(move || {
-        let refs: Vec<&dyn StreamReader> = readers.iter().map(|r| r.as_ref()).collect();
-        work(&refs)
-    })
-    .await
-    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("query task failed: {e}")))?;
-    Ok(joined?)
-}
 
 /// `ParseRangeQuery`'s checks: the range, `limit`, `direction`, `step`
 /// (with at most 11,000 points) and `interval`. Returns the range and step.
@@ -99,6 +69,7 @@ pub async fn stats(State(state): State<AppState>, headers: HeaderMap, RawQuery(q
         let tenant = tenant_of(&headers, state.config.auth_enabled)?.to_string();
         let p = params(&headers, q, &body);
         let (start, end, _) = range_query(&p, state.now_ns())?;
+        check_query_length(&state, &tenant, start, end)?;
         let matchers = index::parse_selector(p.get("query").unwrap_or(""), false)?;
         let s = with_readers(&state, move |rd| index::index_stats(rd, &tenant, &matchers, start, end)).await?;
         let body = format!(
@@ -156,6 +127,7 @@ async fn run_volume(
     (start, end, step): (i64, i64, i64),
     started: Instant,
 ) -> ApiResult<Response> {
+    check_query_length(state, &tenant, start, end)?;
     let matchers = index::parse_selector(p.get("query").unwrap_or(""), true)?;
     let targets = target_labels(p);
     let volumes = with_readers(state, move |rd| {

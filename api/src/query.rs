@@ -53,7 +53,8 @@ fn series_limit_text(engine: &str) -> Option<String> {
     ))
 }
 
-fn params(headers: &HeaderMap, query: Option<String>, body: &Bytes) -> Params {
+/// The request's parameters: the URL query, and a form body when there is one.
+pub(crate) fn params(headers: &HeaderMap, query: Option<String>, body: &Bytes) -> Params {
     let is_form = headers
         .get("content-type")
         .and_then(|v| v.to_str().ok())
@@ -61,7 +62,7 @@ fn params(headers: &HeaderMap, query: Option<String>, body: &Bytes) -> Params {
     Params::parse(query.as_deref(), is_form.then_some(body.as_ref()))
 }
 
-fn json(body: Vec<u8>) -> Response {
+pub(crate) fn json(body: Vec<u8>) -> Response {
     ([("content-type", "application/json; charset=utf-8")], body).into_response()
 }
 
@@ -76,7 +77,7 @@ fn categorize(headers: &HeaderMap) -> bool {
 
 /// Runs blocking storage work off the async workers, with readers that have
 /// passed the read barrier.
-async fn with_readers<T: Send + 'static>(
+pub(crate) async fn with_readers<T: Send + 'static>(
     state: &AppState,
     work: impl FnOnce(&[&dyn StreamReader]) -> Result<T, QueryError> + Send + 'static,
 ) -> ApiResult<T> {
@@ -105,7 +106,7 @@ fn check_max_entries(state: &AppState, tenant: &str, limit: usize) -> ApiResult<
 /// `max_query_length` (the frontend's limits middleware): the length at
 /// millisecond precision printed as a Go duration, the limit as a
 /// Prometheus one (`1080h0m0s`, `30d1h`).
-fn check_query_length(state: &AppState, tenant: &str, start: i64, end: i64) -> ApiResult<()> {
+pub(crate) fn check_query_length(state: &AppState, tenant: &str, start: i64, end: i64) -> ApiResult<()> {
     let max_len = state.validator.limits_for(tenant).max_query_length.as_nanos_i64();
     let len = (end.div_euclid(1_000_000) - start.div_euclid(1_000_000)).saturating_mul(1_000_000);
     if max_len > 0 && len > max_len {
