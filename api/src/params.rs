@@ -15,28 +15,28 @@ pub const DEFAULT_SINCE_NS: i64 = 3600 * NANOS_PER_SEC;
 /// Most points per series a range query may ask for (`errStepTooSmall`).
 pub const MAX_POINTS_PER_SERIES: i64 = 11_000;
 
-/// Query-string and form parameters, repeated keys kept. Form-body values
-/// take precedence over the URL's, as in Go's `Request.Form`. (Of a key
-/// repeated within one of them, Go reads the first value; Balsa reads the
-/// last, which its clients' tests rely on.)
+/// Query-string and form parameters, repeated keys kept, in the order of
+/// Go's `Request.Form`: the form body's values, then the URL's. A single
+/// value is the first one, as Go's `Form.Get` reads it.
 #[derive(Debug, Default, Clone)]
 pub struct Params(Vec<(String, String)>);
 
 impl Params {
     pub fn parse(query: Option<&str>, form: Option<&[u8]>) -> Self {
+        // Go's `Request.ParseForm`: the body's values come before the URL's.
         let mut v: Vec<(String, String)> = Vec::new();
-        if let Some(q) = query {
-            v.extend(form_urlencoded::parse(q.as_bytes()).into_owned());
-        }
         if let Some(f) = form {
             v.extend(form_urlencoded::parse(f).into_owned());
+        }
+        if let Some(q) = query {
+            v.extend(form_urlencoded::parse(q.as_bytes()).into_owned());
         }
         Self(v)
     }
 
-    /// The value of `key`, `None` when absent or empty.
+    /// The first value of `key` (Go's `Form.Get`), `None` when absent or empty.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
     }
 
     pub fn all(&self, key: &str) -> Vec<&str> {
@@ -216,6 +216,17 @@ fn parse_go_float(raw: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn first_value_wins_and_the_body_comes_first() {
+        let p = Params::parse(Some("limit=1&limit=2&query=url"), Some(b"query=body&step=5"));
+        assert_eq!(p.get("limit"), Some("1"));
+        assert_eq!(p.get("query"), Some("body"));
+        assert_eq!(p.get("step"), Some("5"));
+        assert_eq!(p.all("query"), ["body", "url"]);
+        // An empty first value is absent, as Go's "" is.
+        assert_eq!(Params::parse(Some("limit=&limit=5"), None).get("limit"), None);
+    }
 
     #[test]
     fn timestamps_in_every_loki_format() {
