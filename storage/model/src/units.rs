@@ -87,8 +87,21 @@ impl fmt::Display for Duration {
         if !nanos.is_multiple_of(1_000_000) {
             return write!(f, "{}ns", nanos);
         }
+        // Prometheus' `model.Duration.String`: years and weeks only when
+        // they divide the whole (90d rather than 12w6d).
         let mut ms = (nanos / 1_000_000) as u64;
-        for (unit, size) in [("w", 604_800_000u64), ("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)] {
+        let units = [
+            ("y", 31_536_000_000u64, true),
+            ("w", 604_800_000, true),
+            ("d", 86_400_000, false),
+            ("h", 3_600_000, false),
+            ("m", 60_000, false),
+            ("s", 1000, false),
+        ];
+        for (unit, size, exact) in units {
+            if exact && !ms.is_multiple_of(size) {
+                continue;
+            }
             if ms >= size {
                 write!(f, "{}{}", ms / size, unit)?;
                 ms %= size;
@@ -225,6 +238,11 @@ mod tests {
         }
         assert_eq!(Duration::from_secs(5400).to_string(), "1h30m");
         assert_eq!(Duration::from_secs(7 * 86400).to_string(), "1w");
+        // Prometheus prints weeks and years only when exact (Loki's /config shows 30d1h).
+        assert_eq!(Duration::from_secs(721 * 3600).to_string(), "30d1h");
+        assert_eq!(Duration::from_secs(90 * 86400).to_string(), "90d");
+        assert_eq!(Duration::from_secs(365 * 86400).to_string(), "1y");
+        assert_eq!(Duration::from_secs(14 * 86400).to_string(), "2w");
         assert!("5x".parse::<Duration>().is_err());
         assert!("h".parse::<Duration>().is_err());
     }
