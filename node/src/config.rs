@@ -425,20 +425,33 @@ impl Config {
                 None => (body, None),
             };
             let flag = format!("-{name}");
+            // A flag names a Balsa key by its path, or is one of Loki's own
+            // flags (`-ingester.max-chunk-age`, `-target`), found in Loki's reference.
+            let mut key = flag_key(name);
+            let loki_flag = crate::loki_keys::flag(&flag);
+            if lookup(&schema, &key).is_none()
+                && let Some((path, _)) = loki_flag
+            {
+                key = path.split('.').map(String::from).collect();
+            }
+            let mut loki_only = None;
             let is_bool = match meta_flag(name) {
                 Some(MetaFlag::ConfigFile) => false,
                 Some(_) => true,
-                None => {
-                    let key = flag_key(name);
-                    match lookup(&schema, &key) {
-                        Some(Value::Bool(_)) => true,
-                        Some(Value::Mapping(_)) => {
-                            return Err(ConfigError::SectionFlag { flag, key: key.join(".") });
-                        }
-                        Some(_) => false,
-                        None => return Err(ConfigError::UnknownFlag { flag }),
+                None => match lookup(&schema, &key) {
+                    Some(Value::Bool(_)) => true,
+                    Some(Value::Mapping(_)) => {
+                        return Err(ConfigError::SectionFlag { flag, key: key.join(".") });
                     }
-                }
+                    Some(_) => false,
+                    None => match loki_flag {
+                        Some((path, type_)) => {
+                            loki_only = Some(path);
+                            type_ == "<boolean>"
+                        }
+                        None => return Err(ConfigError::UnknownFlag { flag }),
+                    },
+                },
             };
             // Go's flag package: a boolean flag alone means true and never
             // takes the next argument; other flags take `=value` or the next one.
@@ -463,7 +476,13 @@ impl Config {
                 Some(MetaFlag::Version) => info.version = as_bool()?,
                 Some(MetaFlag::Help) => info.help = as_bool()?,
                 Some(MetaFlag::VerifyConfig) => info.verify_config = as_bool()?,
-                None => flag_sets.push((flag, flag_key(name).join("."), value)),
+                None => match loki_only {
+                    Some(path) => info.ignored_keys.push(crate::loki_keys::Ignored {
+                        key: format!("{path} (flag {flag})"),
+                        reason: crate::loki_keys::reason(path),
+                    }),
+                    None => flag_sets.push((flag, key.join("."), value)),
+                },
             }
         }
         Self::load_rest(&schema, info, flag_sets, &env)
@@ -509,7 +528,8 @@ impl Config {
         // `server:` with nothing under it means the defaults, not an error.
         null_sections_to_empty(&mut doc, schema);
         // Loki's keys: honoured where Balsa has them, else set aside with a reason.
-        info.ignored_keys = take_loki_keys(&mut doc, schema, info.config_file.as_deref())?;
+        let from_file = take_loki_keys(&mut doc, schema, info.config_file.as_deref())?;
+        info.ignored_keys.splice(0..0, from_file);
 
         // The environment, in a stable order.
         let mut env_sets: Vec<(&str, Vec<String>, &str)> = Vec::new();
@@ -1264,6 +1284,33 @@ ingester:
         let c =
             Config::from_yaml_str(&format!("{text}ruler:\n  storage:\n    local:\n      directory: /own\n")).unwrap();
         assert_eq!(c.ruler.rules_directory(&c.ruler_storage), Some(PathBuf::from("/own")));
+    }
+
+    #[test]
+    fn lokis_own_flags() {
+        // Loki's flag names (its configuration reference's `CLI flag` lines):
+        // Balsa keys are set, the rest set aside like file keys.
+        let (c, info) = load(
+            &[
+                "-target=all",
+                "-ingester.max-chunk-age=1h",
+                "-validation.discover-log-levels=false",
+                "-auth.enabled",
+                "-memberlist.join",
+                "loki-memberlist:7946",
+                "-server.http-listen-port=3300",
+            ],
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.ingester.max_chunk_age, Duration::from_secs(3600));
+        assert!(!c.limits_config.discover_log_levels);
+        assert!(c.auth_enabled);
+        assert_eq!(c.server.http_listen_port, 3300);
+        let keys: Vec<&str> = info.ignored_keys.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(keys, ["target (flag -target)", "memberlist.join_members (flag -memberlist.join)"]);
+        assert!(info.ignored_keys[0].reason.contains("one process"), "{:?}", info.ignored_keys[0]);
+        assert!(matches!(load(&["-tarket=all"], &[]), Err(ConfigError::UnknownFlag { .. })));
     }
 
     #[test]

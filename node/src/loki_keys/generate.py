@@ -55,12 +55,19 @@ section_re = re.compile(r"^( *)([A-Za-z0-9_.\-]+):\s*$")
 inline_re = re.compile(r"^( *)\[<([A-Za-z0-9_]+)>\]\s*$")
 
 entries = {}  # block -> [(path, type)]; ("@inline", name) entries are expanded below
+flags = {}  # block -> [(flag, path in block, type)]
 for name in order:
     items = entries[name] = []
     stack = []  # (indent, name)
+    flag = None
     for line in blocks[name]:
+        stripped = line.strip()
+        if stripped.startswith("# CLI flag: -"):
+            flag = stripped[len("# CLI flag: "):].split()[0]
+            continue
         if line.lstrip().startswith("#") or not line.strip():
             continue
+        this_flag, flag = flag, None
         m = key_re.match(line)
         s = section_re.match(line) if not m else None
         i = inline_re.match(line) if not (m or s) else None
@@ -77,6 +84,8 @@ for name in order:
             inner = typ[1:-1] if typ.startswith("<") and typ.endswith(">") else typ
             typ = f"<{inner}>" if inner in names else typ.replace(" ", "_")
             items.append((f"{prefix + '.' if prefix else ''}{key}", typ))
+            if this_flag and "<prefix>" not in this_flag:
+                flags.setdefault(name, []).append((this_flag, f"{prefix + '.' if prefix else ''}{key}", typ))
         else:
             key = s.group(2)
             items.append((f"{prefix + '.' if prefix else ''}{key}", "{}"))
@@ -103,6 +112,34 @@ for name in order:
         if path not in seen:
             seen.add(path)
             out.append(f"{path} {typ}")
+
+# Loki's command-line flags with the absolute key path each sets: a block's
+# flags are absolute when the block is used in one place only.
+uses = {}
+def walk(block, prefix, seen):
+    for path, typ in expand(block):
+        if typ.startswith("<") and typ[1:-1] in names and typ[1:-1] not in seen:
+            inner = typ[1:-1]
+            uses.setdefault(inner, []).append(f"{prefix}{path}.")
+            walk(inner, f"{prefix}{path}.", seen | {inner})
+walk("root", "", {"root"})
+flag_paths = {}
+def add_flags(block, prefix):
+    for f, path, typ in flags.get(block, []):
+        flag_paths.setdefault(f, set()).add((prefix + path, typ))
+    for path, typ in entries[block]:
+        if typ.startswith("@inline "):
+            inner = typ.split(" ", 1)[1]
+            add_flags(inner, f"{prefix}{path}." if path else prefix)
+add_flags("root", "")
+for block, prefixes in uses.items():
+    if len(set(prefixes)) == 1:
+        add_flags(block, prefixes[0])
+out.append("@flags")
+for f in sorted(flag_paths):
+    if len(flag_paths[f]) == 1:
+        (path, typ), = flag_paths[f]
+        out.append(f"{f} {path} {typ}")
 
 open(__file__.rsplit("/", 1)[0] + "/keys.txt", "w", encoding="utf-8").write("\n".join(out) + "\n")
 print(f"{sum(1 for l in out if not l.startswith(('#', '@')))} keys in {len(order)} blocks")

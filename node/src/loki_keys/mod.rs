@@ -27,6 +27,8 @@ pub enum LokiKey {
 struct Reference {
     /// Block name → (path relative to the block → type text).
     blocks: HashMap<String, HashMap<String, String>>,
+    /// Loki's command-line flag (`-ingester.max-chunk-age`) → (absolute key path, type text).
+    flags: HashMap<String, (String, String)>,
 }
 
 static REFERENCE: LazyLock<Reference> = LazyLock::new(|| Reference::parse(include_str!("keys.txt")));
@@ -40,9 +42,21 @@ pub fn reference_version() -> &'static str {
 impl Reference {
     fn parse(text: &str) -> Self {
         let mut blocks: HashMap<String, HashMap<String, String>> = HashMap::new();
+        let mut flags = HashMap::new();
         let mut current = String::new();
         for line in text.lines() {
             if line.starts_with('#') || line.trim().is_empty() {
+                continue;
+            }
+            if current == "@flags" {
+                let mut cols = line.split(' ');
+                if let (Some(flag), Some(path), Some(type_)) = (cols.next(), cols.next(), cols.next()) {
+                    flags.insert(flag.to_string(), (path.to_string(), type_.to_string()));
+                }
+                continue;
+            }
+            if line == "@flags" {
+                current = line.to_string();
                 continue;
             }
             if let Some(name) = line.strip_prefix("@block ") {
@@ -54,7 +68,7 @@ impl Reference {
                 blocks.entry(current.clone()).or_default().insert(path.to_string(), type_.to_string());
             }
         }
-        Self { blocks }
+        Self { blocks, flags }
     }
 
     /// Walks `path` from the top level through inline sections and block
@@ -125,6 +139,12 @@ impl Reference {
 /// "grpc_server_max_concurrent_streams"]`), or `None` if Loki has no such key.
 pub fn lookup(path: &[&str]) -> Option<LokiKey> {
     REFERENCE.resolve(path)
+}
+
+/// The key path and type a Loki command-line flag (`-target`,
+/// `-ingester.max-chunk-age`) sets, if Loki has that flag.
+pub fn flag(flag: &str) -> Option<(&'static str, &'static str)> {
+    REFERENCE.flags.get(flag).map(|(p, t)| (p.as_str(), t.as_str()))
 }
 
 /// The known key closest to `name` among `candidates` and Loki's keys at

@@ -147,3 +147,13 @@ fn ignored_yaml_groups_by_reason() {
     assert_eq!(v[RAFT], yaml("[common.ring, memberlist]"));
     assert_eq!(v[NO_SCHEMA], yaml("[schema_config]"));
 }
+
+#[test]
+fn loki_flags_name_their_keys() {
+    // Each pair is a `CLI flag` line of Loki v3.7.6's reference and the key it documents.
+    assert_eq!(flag("-target"), Some(("target", "<string>")));
+    assert_eq!(flag("-ingester.max-chunk-age"), Some(("ingester.max_chunk_age", "<duration>")));
+    assert_eq!(flag("-validation.discover-log-levels"), Some(("limits_config.discover_log_levels", "<boolean>")));
+    assert_eq!(flag("-ruler.storage.local.directory"), Some(("ruler.storage.local.directory", "<string>")));
+    assert_eq!(flag("-no.such-flag"), None);
+}
