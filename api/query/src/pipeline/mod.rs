@@ -17,8 +17,10 @@
 //!
 //! A [`Pipeline`] is compiled once per query; [`Pipeline::for_stream`] makes
 //! a [`StreamPipeline`] per stream, whose buffers are reused for every
-//! entry. Leading line filters run before any label work, so a pipeline of
-//! line filters only does no per-entry allocation.
+//! entry. Stages run in Loki's order ([`loki_order`]: line filters move
+//! forward past stages that keep the line). Leading line filters run before
+//! any label work, so a pipeline of line filters only does no per-entry
+//! allocation.
 
 mod extract;
 mod format;
@@ -109,13 +111,13 @@ pub(crate) fn filter_names(f: &balsa_logql::LabelFilter, out: &mut Vec<String>) 
     }
 }
 
-fn prefilter(stages: &[Stage], steps: &[Step], leading: usize) -> Option<Prefilter> {
+fn prefilter(stages: &[&Stage], steps: &[Step], leading: usize) -> Option<Prefilter> {
     if !matches!(steps.get(leading), Some(Step::Json)) {
         return None;
     }
     let mut names = Vec::new();
     let mut end = leading + 1;
-    while let Some(Stage::LabelFilter(f)) = stages.get(end) {
+    while let Some(Stage::LabelFilter(f)) = stages.get(end).copied() {
         filter_names(f, &mut names);
         end += 1;
     }
@@ -125,8 +127,41 @@ fn prefilter(stages: &[Stage], steps: &[Step], leading: usize) -> Option<Prefilt
     Some(Prefilter { filters: leading + 1..end, hints: names.into() })
 }
 
+/// The stages in the order Loki runs them (`MultiStageExpr.reorderStages`,
+/// `pkg/logql/syntax/ast.go`): line filters move in front of the stages
+/// before them, up to the nearest label filter, `line_format` or `unpack`
+/// (stages that rewrite the line or drop on labels). So `| decolorize |= "x"`
+/// filters the stored (coloured) line, as in Loki. Line filters keep their
+/// order among themselves; the printed query keeps the written order.
+pub(crate) fn loki_order(stages: &[Stage]) -> Vec<&Stage> {
+    let mut result = Vec::with_capacity(stages.len());
+    let mut line_filters = Vec::new();
+    let mut others = Vec::new();
+    fn flush<'a>(result: &mut Vec<&'a Stage>, line_filters: &mut Vec<&'a Stage>, others: &mut Vec<&'a Stage>) {
+        result.append(line_filters);
+        result.append(others);
+    }
+    for stage in stages {
+        match stage {
+            Stage::LabelFilter(_) => {
+                flush(&mut result, &mut line_filters, &mut others);
+                result.push(stage);
+            }
+            Stage::LineFilter(_) => line_filters.push(stage),
+            Stage::LineFormat(_) | Stage::Unpack => {
+                others.push(stage);
+                flush(&mut result, &mut line_filters, &mut others);
+            }
+            _ => others.push(stage),
+        }
+    }
+    flush(&mut result, &mut line_filters, &mut others);
+    result
+}
+
 impl Pipeline {
     pub(crate) fn compile(stages: &[Stage]) -> Result<Pipeline, QueryError> {
+        let stages = &loki_order(stages)[..];
         let mut steps = Vec::with_capacity(stages.len());
         for stage in stages {
             let err = |e: String| stage_error(stage, e);

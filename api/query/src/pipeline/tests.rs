@@ -76,8 +76,10 @@ fn line_hints_come_from_positive_filters_on_the_stored_line() {
         (r#"{a="b"} | logfmt | drop x |= "needle""#, "hay", false),
         // ... but not after a stage that rewrites it.
         (r#"{a="b"} | line_format "needle" |= "needle""#, "hay", true),
-        (r#"{a="b"} | decolorize |= "needle""#, "hay", true),
         (r#"{a="b"} | unpack |= "needle""#, "hay", true),
+        // Loki runs a filter after `decolorize` before it (reorderStages).
+        (r#"{a="b"} | decolorize |= "needle""#, "hay", false),
+        (r#"{a="b"} | decolorize | x="y" |= "needle""#, "hay", true),
         (r#"{a="b"} |= "x" | line_format "needle" |= "needle""#, "hay", false),
     ];
     for (q, line, through) in cases {
@@ -885,8 +887,45 @@ fn drop_and_keep() {
 #[test]
 fn decolorize() {
     check_line(r#"{a="b"} | decolorize"#, &[], "\x1b[31mred\x1b[0m text", "red text", "{}");
-    check_line(r#"{a="b"} | decolorize |= "red text""#, &[], "\x1b[1;31mred\x1b[0m text", "red text", "{}");
     check_line(r#"{a="b"} | decolorize"#, &[], "plain", "plain", "{}");
+    // Loki moves the filter in front of `decolorize` (reorderStages): it
+    // sees the coloured line.
+    dropped(r#"{a="b"} | decolorize |= "red text""#, &[], "\x1b[1;31mred\x1b[0m text");
+    check_line(r#"{a="b"} | decolorize |= "31mred""#, &[], "\x1b[1;31mred\x1b[0m text", "red text", "{}");
+    // ... but not past a label filter, `line_format` or `unpack`.
+    check_line(
+        r#"{a="b"} | decolorize | a="b" |= "red text""#,
+        &[("a", "b")],
+        "\x1b[1;31mred\x1b[0m text",
+        "red text",
+        r#"{a="b"}"#,
+    );
+    check_line(
+        r#"{a="b"} | decolorize | line_format "{{__line__}}" |= "red text""#,
+        &[],
+        "\x1b[31mred\x1b[0m text",
+        "red text",
+        "{}",
+    );
+}
+
+#[test]
+fn loki_stage_order() {
+    let order = |q: &str| {
+        let expr = balsa_logql::parse_log_expr(q).unwrap();
+        super::loki_order(&expr.stages).iter().map(|s| s.to_string()).collect::<Vec<_>>().join(" ")
+    };
+    // Filters move in front of parsers and label-only stages ...
+    assert_eq!(
+        order(r#"{a="b"} | json | decolorize |= "x" | drop y | label_format z=w != "v""#),
+        r#"|= "x" != "v" | json | decolorize | drop y | label_format z=w"#
+    );
+    // ... up to a label filter, and not past `line_format` or `unpack`.
+    assert_eq!(
+        order(r#"{a="b"} | logfmt | l="1" | regexp "(?P<r>.)" |= "x" | line_format "{{.r}}" |= "y" | unpack |~ "z""#),
+        r#"| logfmt | l="1" |= "x" | regexp "(?P<r>.)" | line_format "{{.r}}" |= "y" | unpack |~ "z""#
+    );
+    assert_eq!(order(r#"{a="b"} | pattern "<x>" | keep x |= "a" |= "b""#), r#"|= "a" |= "b" | pattern "<x>" | keep x"#);
 }
 
 #[test]
