@@ -280,7 +280,7 @@ fn parsers_extract_what_grouping_and_filters_need() {
         got,
         vec![(r#"{level="error"}"#.into(), vec![(100, 9.0)]), (r#"{level="info"}"#.into(), vec![(100, 10.0)])]
     );
-    // Templates may read anything: no hints. 5, 15, 25, 35, 45ms contain "5ms"; errors at 15 and 45.
+    // Template fields are required labels too. 5, 15, 25, 35, 45ms contain "5ms"; errors at 15 and 45.
     let got = both(
         r#"sum by (level) (count_over_time({app="a"} | logfmt | line_format "{{.latency}}" |= "5ms" [100s]))"#,
         100,
@@ -290,6 +290,126 @@ fn parsers_extract_what_grouping_and_filters_need() {
     assert_eq!(
         got,
         vec![(r#"{level="error"}"#.into(), vec![(100, 2.0)]), (r#"{level="info"}"#.into(), vec![(100, 3.0)])]
+    );
+}
+
+/// Loki's parser hints (`pkg/logql/log/parser_hints_test.go`, `Test_ParserHints`,
+/// on its lines): what parsers extract, or skip, depends on what the query
+/// needs, which shows in results and in errors.
+#[test]
+fn parser_hints_as_loki() {
+    // Loki's test line: not valid JSON (`"foo",}`), which jsonparser accepts.
+    const JSON_LINE: &str = r#"{
+	"remote_user": "foo",
+	"upstream_addr": "10.0.0.1:80",
+	"protocol": "HTTP/2.0",
+    "cluster": "us-east-west",
+	"request": {
+		"time": "30.001",
+		"method": "POST",
+		"host": "foo.grafana.net",
+		"uri": "/rpc/v2/stage",
+		"size": "101"
+	},
+	"response": {
+		"status": 204,
+		"latency_seconds": "30.001"
+	},
+  "message": {
+    "message": "foo",
+  }
+}"#;
+    const PACKED_LINE: &str = r#"{
+		"remote_user": "foo",
+		"upstream_addr": "10.0.0.1:80",
+		"protocol": "HTTP/2.0",
+		"cluster": "us-east-west",
+		"_entry":"foo"
+	}"#;
+    let run = |q: &str, lines: &[&str]| -> Result<Vec<(String, f64)>, QueryError> {
+        let mut m = MemStreams::new();
+        let entries: Vec<Entry> = lines.iter().enumerate().map(|(i, l)| e(10 + i as i64, l)).collect();
+        m.push(T, labels(&[("app", "nginx"), ("cluster", "us-central-west")]), entries);
+        instant_q(&[&m], q, 60).map(vector)
+    };
+    let one = |labels: &str, v: f64| Ok(vec![(labels.to_string(), v)]);
+    assert_eq!(
+        run(
+            r#"sum by (request_host,app) (count_over_time({app="nginx"} | json | __error__="" | response_status = 204 [1m]))"#,
+            &[JSON_LINE]
+        ),
+        one(r#"{app="nginx", request_host="foo.grafana.net"}"#, 1.0)
+    );
+    assert_eq!(
+        run(
+            r#"sum(sum_over_time({app="nginx"} | json | response_status = 204 | unwrap response_latency_seconds [1m]))"#,
+            &[JSON_LINE]
+        ),
+        one("{}", 30.001)
+    );
+    assert_eq!(
+        run(
+            r#"sum by (org_id,app) (sum_over_time({app="nginx"} | logfmt | org_id=3677 | unwrap Ingester_TotalReached [1m]))"#,
+            &[
+                "ts=2021-02-02T14:35:05.983992774Z caller=spanlogger.go:79 org_id=3677 traceID=2e5c7234b8640997 Ingester.TotalReached=15"
+            ]
+        ),
+        one(r#"{app="nginx", org_id="3677"}"#, 15.0)
+    );
+    assert_eq!(
+        run(r#"sum(count_over_time({app="nginx"} | json | nonexistant_field="foo" [1m]))"#, &[JSON_LINE]),
+        Ok(vec![])
+    );
+    assert_eq!(
+        run(r#"sum by (cluster_extracted) (count_over_time({app="nginx"} | unpack [1m]))"#, &[PACKED_LINE]),
+        one(r#"{cluster_extracted="us-east-west"}"#, 1.0)
+    );
+    assert_eq!(
+        run(
+            r#"sum by (message_message,app) (count_over_time({app="nginx"} | json | response_status = 204 and remote_user = "foo" [1m]))"#,
+            &[JSON_LINE]
+        ),
+        one(r#"{app="nginx", message_message="foo"}"#, 1.0)
+    );
+
+    // No label needed (`sum` pushed down without grouping, `by ()`,
+    // `absent_over_time`; `drop` and `keep` need none): `json`, `logfmt`, `pattern` and `unpack` do not
+    // run, so lines they cannot read raise no error ...
+    let bad = ["not json", r#"{"a": tru}"#, JSON_LINE];
+    assert_eq!(run(r#"sum(count_over_time({app="nginx"} | json [1m]))"#, &bad), one("{}", 3.0));
+    assert_eq!(run(r#"sum(count_over_time({app="nginx"} | json | drop a | keep b [1m]))"#, &bad), one("{}", 3.0));
+    assert_eq!(run(r#"sum(count_over_time({app="nginx"} | json | line_format "x" [1m]))"#, &bad), one("{}", 3.0));
+    assert_eq!(run(r#"sum(count_over_time({app="nginx"} | logfmt --strict [1m]))"#, &["a=\"b"]), one("{}", 1.0));
+    assert_eq!(run(r#"absent_over_time({app="nginx"} | json [1m])"#, &bad), Ok(vec![]));
+    // ... and `unpack` does not replace the line with `_entry`.
+    assert_eq!(
+        run(r#"sum(bytes_over_time({app="nginx"} | unpack [1m]))"#, &[PACKED_LINE]),
+        one("{}", PACKED_LINE.len() as f64)
+    );
+    // Without the push-down every label is extracted: the error fails the query.
+    assert!(run(r#"count_over_time({app="nginx"} | json [1m])"#, &bad).is_err());
+    assert!(run(r#"max(count_over_time({app="nginx"} | json [1m]))"#, &bad).is_err());
+    // A template field is required: parsing runs.
+    assert!(run(r#"sum(count_over_time({app="nginx"} | json | line_format "{{.a}}" [1m]))"#, &bad).is_err());
+
+    // Parsing stops once every required label is extracted: a broken rest
+    // of the line, or a nested object no required label starts with, is
+    // never read.
+    let lines = [r#"{"level":"info", "x": broken"#, r#"{"x": {"y" 1}, "level": "warn"}"#];
+    assert_eq!(
+        run(r#"sum by (level) (count_over_time({app="nginx"} | json [1m]))"#, &lines),
+        Ok(vec![(r#"{level="info"}"#.into(), 1.0), (r#"{level="warn"}"#.into(), 1.0)])
+    );
+    assert_eq!(
+        run(r#"sum by (level) (count_over_time({app="nginx"} | logfmt --strict [1m]))"#, &["level=info msg=\"broken"]),
+        one(r#"{level="info"}"#, 1.0)
+    );
+    assert!(run(r#"sum by (x_y) (count_over_time({app="nginx"} | json [1m]))"#, &lines).is_err());
+
+    // `__error__` among the required labels makes parser errors results.
+    assert_eq!(
+        run(r#"sum by (__error__) (count_over_time({app="nginx"} | json [1m]))"#, &["not json", r#"{"a":1}"#]),
+        Ok(vec![("{}".into(), 1.0), (r#"{__error__="JSONParserErr"}"#.into(), 1.0)])
     );
 }
 

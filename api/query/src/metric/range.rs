@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 
-use balsa_logql::{Grouping, NamedMatcher, RangeAggregation, RangeOp, Stage, UnwrapConv};
+use balsa_logql::{Grouping, RangeAggregation, RangeOp, UnwrapConv};
 use balsa_model::{Direction, Entry, Labels, StreamReader};
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
@@ -21,7 +21,7 @@ use super::{Ctx, StepSeries, Steps};
 use crate::convert;
 use crate::error::QueryError;
 use crate::logs::{QueryStats, required_pairs, selects};
-use crate::pipeline::{LabelPredicate, LabelSet, Pipeline, filter_names};
+use crate::pipeline::{LabelPredicate, LabelSet, PRESERVE_ERROR_LABEL, Pipeline};
 use crate::shards;
 
 const ERROR_LABEL: &str = "__error__";
@@ -219,7 +219,10 @@ pub(crate) fn eval_range_aggregation(
         }
     }
     out.sort_by(|a, b| a.labels.cmp(&b.labels));
-    if let Some(bad) = out.iter().find(|s| s.labels.get(ERROR_LABEL).is_some_and(|v| !v.is_empty())) {
+    // An error is a result, not a failure, when the query asked for it (`__preserve_error__`).
+    if let Some(bad) = out.iter().find(|s| {
+        s.labels.get(ERROR_LABEL).is_some_and(|v| !v.is_empty()) && s.labels.get(PRESERVE_ERROR_LABEL) != Some("true")
+    }) {
         return Err(pipeline_error(&bad.labels));
     }
     if ra.op == RangeOp::AbsentOverTime {
@@ -275,10 +278,7 @@ fn read_shard(
 ) -> Result<Partial, QueryError> {
     let range = &plan.ra.range;
     let selector = &range.selector;
-    let mut pipeline = Pipeline::compile(&selector.stages)?;
-    if let Some(names) = parser_hints(plan) {
-        pipeline = pipeline.with_hints(names);
-    }
+    let pipeline = parser_hints(plan, Pipeline::compile(&selector.stages)?)?;
     let hint = pipeline.line_hint();
     let unwrap = range.unwrap.as_ref();
     let post_filters: Vec<LabelPredicate> = match unwrap {
@@ -400,34 +400,18 @@ fn read_shard(
     Ok(part)
 }
 
-/// The labels parsers need to extract when series keep only a `by` grouping:
-/// the grouping, the unwrapped label, and every label a stage reads.
-fn parser_hints(plan: &Plan<'_>) -> Option<Vec<String>> {
-    let Reduce::Keep(group) = &plan.reduce else { return None };
+/// Loki's parser hints for the range aggregation (`RangeAggregationExpr.extractor`):
+/// the grouping in effect (its own or a pushed-down `sum`'s), `absent_over_time`
+/// needing no labels, and the unwrap (see `pipeline::hints`).
+fn parser_hints(plan: &Plan<'_>, pipeline: Pipeline) -> Result<Pipeline, QueryError> {
     let range = &plan.ra.range;
-    let mut names: Vec<String> = group.clone();
-    for stage in &range.selector.stages {
-        match stage {
-            Stage::LabelFilter(f) => filter_names(f, &mut names),
-            Stage::Drop(items) | Stage::Keep(items) => {
-                for item in items {
-                    names.push(match item {
-                        NamedMatcher::Name(n) => n.clone(),
-                        NamedMatcher::Matcher(m) => m.name.clone(),
-                    });
-                }
-            }
-            Stage::LineFormat(_) | Stage::LabelFormat(_) => return None,
-            _ => {}
-        }
-    }
-    if let Some(u) = &range.unwrap {
-        names.push(u.label.clone());
-        for f in &u.post_filters {
-            filter_names(f, &mut names);
-        }
-    }
-    Some(names)
+    let (groups, without, singleton): (&[String], bool, bool) = match &plan.reduce {
+        Reduce::Keep(g) => (g, false, g.is_empty()),
+        Reduce::Drop(_) => (&[], true, false),
+        Reduce::All => (&[], false, false),
+    };
+    let no_labels = singleton || plan.ra.op == RangeOp::AbsentOverTime;
+    pipeline.with_metric_hints(&range.selector.stages, groups, without, no_labels, range.unwrap.as_ref())
 }
 
 fn convert_value(conv: Option<UnwrapConv>, raw: &str) -> Result<f64, String> {

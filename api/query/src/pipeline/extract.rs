@@ -43,13 +43,16 @@ impl RegexpParser {
         Ok(Self { re, names })
     }
 
-    pub(crate) fn process(&self, line: &str, labels: &mut LabelSet, sc: &mut ExtractScratch) {
+    /// Returns `false` when the entry is dropped (a label filter failed
+    /// while parsing, see [`LabelSet::should_continue`]). Unlike the other
+    /// parsers, Loki's `RegexpParser` runs even when no label is needed.
+    pub(crate) fn process(&self, line: &str, labels: &mut LabelSet, sc: &mut ExtractScratch) -> bool {
         let locs = sc.locs.get_or_insert_with(|| self.re.capture_locations());
         if locs.len() != self.re.captures_len() {
             *locs = self.re.capture_locations();
         }
         if self.re.captures_read(locs, line).is_none() {
-            return;
+            return true;
         }
         for (i, n) in &self.names {
             sc.name.clear();
@@ -62,7 +65,11 @@ impl RegexpParser {
             }
             let v = locs.get(*i).and_then(|(a, b)| line.get(a..b)).unwrap_or("");
             labels.set_parsed(&sc.name, v);
+            if !labels.should_continue(&sc.name) {
+                return false;
+            }
         }
+        true
     }
 }
 
@@ -94,8 +101,18 @@ impl PatternParser {
         Self { nodes }
     }
 
-    pub(crate) fn process(&self, line: &str, labels: &mut LabelSet, sc: &mut ExtractScratch) {
+    /// Returns `false` when the entry is dropped (a label filter failed
+    /// while parsing, see [`LabelSet::should_continue`]); does nothing when
+    /// no label is needed (Loki's `NoLabels()`).
+    pub(crate) fn process(&self, line: &str, labels: &mut LabelSet, sc: &mut ExtractScratch) -> bool {
+        if labels.no_labels() {
+            return true;
+        }
+        let mut keep = true;
         self.matches(line, |name, value| {
+            if !keep {
+                return;
+            }
             sc.name.clear();
             sc.name.push_str(name);
             if labels.collides(name) {
@@ -103,8 +120,10 @@ impl PatternParser {
             }
             if labels.should_extract(&sc.name) {
                 labels.set_parsed(&sc.name, value);
+                keep = labels.should_continue(&sc.name);
             }
         });
+        keep
     }
 
     fn matches<'a>(&'a self, line: &'a str, mut emit: impl FnMut(&'a str, &'a str)) {

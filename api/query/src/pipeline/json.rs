@@ -372,16 +372,53 @@ pub(crate) struct JsonScratch {
     pairs: Vec<(String, String)>,
 }
 
+/// Why a `| json` walk stopped early (Loki's `errFoundAllLabels` and
+/// `errLabelDoesNotMatch`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    No,
+    /// Every required label is extracted: the rest of the line is not read.
+    FoundAll,
+    /// A filter on a label just extracted failed: the entry is dropped.
+    NoMatch,
+}
+
 /// `| json`: every member, nested objects flattened with `_`, arrays and
-/// nulls skipped.
-pub(crate) fn parse_all(line: &str, labels: &mut LabelSet, sc: &mut JsonScratch) {
+/// nulls skipped. Returns `false` when the entry is dropped (a label filter
+/// failed while parsing, see [`LabelSet::should_continue`]).
+///
+/// With parser hints, as Loki's `JSONParser`: nothing is parsed when no
+/// label is needed ([`LabelSet::no_labels`]), nested objects that cannot
+/// hold a required label are skipped, and the walk ends once every
+/// required label is extracted (errors further on are then not seen).
+pub(crate) fn parse_all(line: &str, labels: &mut LabelSet, sc: &mut JsonScratch) -> bool {
+    if labels.no_labels() {
+        return true;
+    }
     sc.prefix.clear();
     // With hints that are plain names (no `_`), only a top-level key whose
     // sanitized form is exactly a hint can be extracted: other names need
-    // not be built at all (objects are still walked, for the same errors).
+    // not be built at all.
     let simple = labels.plain_hints();
-    if let Err(e) = flatten(line, 0, labels, sc, simple.as_deref()) {
-        labels.set_error(JSON_ERR, e.message());
+    let mut stop = Stop::No;
+    if let Err(e) = flatten(line, 0, labels, sc, simple.as_deref(), &mut stop) {
+        labels.parser_error(JSON_ERR, Some(e.message()));
+        return true;
+    }
+    stop != Stop::NoMatch
+}
+
+/// Appends a key to a flattened name as Loki does: sanitized, joined with
+/// `_`, keys that sanitize to nothing left out.
+fn push_key(name: &mut String, key: &str) {
+    let len = name.len();
+    if !name.is_empty() {
+        name.push('_');
+    }
+    let at = name.len();
+    append_sanitized(name, key);
+    if name.len() == at {
+        name.truncate(len);
     }
 }
 
@@ -391,26 +428,33 @@ fn flatten(
     labels: &mut LabelSet,
     sc: &mut JsonScratch,
     simple: Option<&[String]>,
+    stop: &mut Stop,
 ) -> Result<(), JsonError> {
     object_each(data, |key, value| {
         let Ok((value, kind)) = value else {
             return Ok(Flow::Continue);
         };
+        let mut no_match = false;
         match kind {
             Kind::Object => {
                 if depth + 1 >= MAX_DEPTH {
                     return Ok(Flow::Continue);
                 }
                 let len = sc.prefix.len();
-                if simple.is_none() {
-                    if !sc.prefix.is_empty() {
-                        sc.prefix.push('_');
+                let walk = if labels.prunes_objects() {
+                    push_key(&mut sc.prefix, key);
+                    labels.should_extract_prefix(&sc.prefix)
+                } else {
+                    if simple.is_none() {
+                        push_key(&mut sc.prefix, key);
                     }
-                    append_sanitized(&mut sc.prefix, key);
-                }
-                let r = flatten(value, depth + 1, labels, sc, simple);
+                    true
+                };
+                let r = if walk { flatten(value, depth + 1, labels, sc, simple, stop) } else { Ok(()) };
                 sc.prefix.truncate(len);
                 r?;
+                // Loki checks for all required labels after values only.
+                return Ok(if *stop == Stop::No { Flow::Continue } else { Flow::Stop });
             }
             Kind::String | Kind::Number | Kind::Boolean
                 if simple.is_some_and(|hints| depth > 0 || !may_be_plain_hint(hints, key)) =>
@@ -419,31 +463,41 @@ fn flatten(
             }
             Kind::String | Kind::Number | Kind::Boolean => {
                 sc.name.clear();
-                if !sc.prefix.is_empty() {
-                    sc.name.push_str(&sc.prefix);
-                    sc.name.push('_');
-                }
-                append_sanitized(&mut sc.name, key);
-                if labels.collides(&sc.name) {
-                    sc.name.push_str(DUPLICATE_SUFFIX);
-                }
-                if !labels.should_extract(&sc.name) {
-                    return Ok(Flow::Continue);
-                }
-                match kind {
-                    Kind::String => unescape_value(value, &mut sc.value),
-                    Kind::Boolean => {
-                        sc.value.clear();
-                        sc.value.push_str(if value == "true" { "true" } else { "false" });
+                sc.name.push_str(&sc.prefix);
+                push_key(&mut sc.name, key);
+                // A top-level key that sanitizes to nothing is skipped; a
+                // nested one takes the name of its parents (even when empty).
+                if depth > 0 || !sc.name.is_empty() {
+                    if labels.collides(&sc.name) {
+                        sc.name.push_str(DUPLICATE_SUFFIX);
                     }
-                    _ => {
-                        sc.value.clear();
-                        sc.value.push_str(value);
+                    if labels.should_extract(&sc.name) {
+                        match kind {
+                            Kind::String => unescape_value(value, &mut sc.value),
+                            Kind::Boolean => {
+                                sc.value.clear();
+                                sc.value.push_str(if value == "true" { "true" } else { "false" });
+                            }
+                            _ => {
+                                sc.value.clear();
+                                sc.value.push_str(value);
+                            }
+                        }
+                        labels.set_parsed(&sc.name, &sc.value);
+                        no_match = !labels.should_continue(&sc.name);
                     }
                 }
-                labels.set_parsed(&sc.name, &sc.value);
             }
             Kind::Array | Kind::Null => {}
+        }
+        // As in Loki, having every required label wins over a failed filter.
+        if labels.all_required_extracted() {
+            *stop = Stop::FoundAll;
+            return Ok(Flow::Stop);
+        }
+        if no_match {
+            *stop = Stop::NoMatch;
+            return Ok(Flow::Stop);
         }
         Ok(Flow::Continue)
     })
@@ -475,15 +529,18 @@ impl JsonExprs {
         let Some(&first) = line.as_bytes().first() else {
             return;
         };
+        if labels.no_labels() {
+            return;
+        }
         if !matches!(first, b'"' | b'{' | b'[') {
-            labels.set_error_kind(JSON_ERR);
+            labels.parser_error(JSON_ERR, None);
             return;
         }
         let mut matched = 0;
         for (id, path) in &self.exprs {
             match lookup(line, path) {
                 None => {}
-                Some(Err(e)) => labels.set_error(JSON_ERR, e.message()),
+                Some(Err(e)) => labels.parser_error(JSON_ERR, Some(e.message())),
                 Some(Ok((text, kind))) => {
                     match kind {
                         Kind::Null => sc.value.clear(),
@@ -674,16 +731,29 @@ pub(crate) fn parse_json_path(s: &str) -> Result<Vec<PathElem>, String> {
 
 // ---------------------------------------------------------------- | unpack
 
+/// What `| unpack` did to an entry.
+pub(crate) enum Unpacked {
+    /// The line stays as it is.
+    Same,
+    /// `_entry` replaced the line (in `new_line`).
+    Replaced,
+    /// A label filter failed on an unpacked label: the entry is dropped.
+    Dropped,
+}
+
 /// `| unpack`: string members become labels and `_entry` replaces the line,
-/// but only when `_entry` is present. Returns the new line in `new_line`
-/// (`true`) or leaves the line as it is (`false`).
-pub(crate) fn unpack(line: &str, labels: &mut LabelSet, sc: &mut JsonScratch, new_line: &mut String) -> bool {
+/// but only when `_entry` is present. Does nothing when no label is needed
+/// (Loki's `NoLabels()`), not even replace the line.
+pub(crate) fn unpack(line: &str, labels: &mut LabelSet, sc: &mut JsonScratch, new_line: &mut String) -> Unpacked {
     let Some(&first) = line.as_bytes().first() else {
-        return false;
+        return Unpacked::Same;
     };
+    if labels.no_labels() {
+        return Unpacked::Same;
+    }
     if first != b'{' {
-        labels.set_error(JSON_ERR, JsonError::NotAnObject.message());
-        return false;
+        labels.parser_error(JSON_ERR, Some(JsonError::NotAnObject.message()));
+        return Unpacked::Same;
     }
     let mut n = 0;
     let mut packed = false;
@@ -718,16 +788,19 @@ pub(crate) fn unpack(line: &str, labels: &mut LabelSet, sc: &mut JsonScratch, ne
         Ok(Flow::Continue)
     });
     if let Err(e) = r {
-        labels.set_error(JSON_ERR, e.message());
-        return false;
+        labels.parser_error(JSON_ERR, Some(e.message()));
+        return Unpacked::Same;
     }
     if !packed {
-        return false;
+        return Unpacked::Same;
     }
     for (k, v) in &pairs[..n] {
         labels.set_parsed(k, v);
+        if !labels.should_continue(k) {
+            return Unpacked::Dropped;
+        }
     }
-    true
+    Unpacked::Replaced
 }
 
 #[cfg(test)]

@@ -7,13 +7,57 @@
 //! labels of the same name, structured metadata hides stream labels. Buffers
 //! are reused across entries, so steady-state processing does not allocate.
 
+use std::sync::Arc;
+
 use balsa_model::{LabelPair, Labels};
 use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
+
+use super::LabelPredicate;
 
 pub(crate) const ERROR_LABEL: &str = "__error__";
 pub(crate) const ERROR_DETAILS_LABEL: &str = "__error_details__";
 /// Added to extracted labels whose name is already a stream label.
 pub(crate) const DUPLICATE_SUFFIX: &str = "_extracted";
+/// Set (to `true`) with a parser error when the query asks for `__error__`
+/// in a metric query's grouping or filters: the error is then a result, not
+/// a failure.
+pub(crate) const PRESERVE_ERROR_LABEL: &str = "__preserve_error__";
+
+/// Loki's parser hints (`pkg/logql/log/parser_hints.go`), made by
+/// `Pipeline::compile` (log queries) and `Pipeline::with_metric_hints`.
+#[derive(Clone, Default)]
+pub(crate) struct Hints {
+    /// The label names parsers may extract (`ShouldExtract`); `None`: any.
+    pub(crate) names: Option<Arc<[String]>>,
+    /// `names` are Loki's required labels: parsers stop once all are
+    /// extracted (`AllRequiredExtracted`, also part of `NoLabels()`) and
+    /// `| json` skips nested objects no name starts with
+    /// (`ShouldExtractPrefix`). Without it, `names` only restricts what is
+    /// extracted (the trial parse of the `| json | <filters>` shortcut).
+    pub(crate) required: bool,
+    /// No label is needed: parsers other than `regexp` do nothing.
+    pub(crate) no_labels: bool,
+    /// Parser errors add `__preserve_error__="true"`.
+    pub(crate) preserve_error: bool,
+    /// The pipeline's single-label filters, by label name
+    /// (`ShouldContinueParsingLine`).
+    pub(crate) filters: Option<EarlyFilters>,
+}
+
+/// Label filters by the name of their label.
+pub(crate) type EarlyFilters = Arc<[(String, LabelPredicate)]>;
+
+impl std::fmt::Debug for Hints {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hints")
+            .field("names", &self.names)
+            .field("required", &self.required)
+            .field("no_labels", &self.no_labels)
+            .field("preserve_error", &self.preserve_error)
+            .field("filters", &self.filters.as_ref().map(|f| f.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>()))
+            .finish()
+    }
+}
 
 /// Name/value pairs in insertion order whose strings are reused after
 /// `clear` (removal swaps the last pair in, keeping its buffers).
@@ -116,10 +160,9 @@ pub(crate) struct LabelSet {
     /// Whether `set_parsed` records names in `extracted` (only needed when
     /// a later stage asks [`LabelSet::should_extract`]).
     pub(crate) record_extracted: bool,
-    /// Loki's parser hints: when set, parsers extract only these names (a
-    /// metric query grouping by a few labels needs nothing else).
-    hints: Option<std::sync::Arc<[String]>>,
-    /// Every hint is a plain name (see [`LabelSet::plain_hints`]).
+    /// Loki's parser hints (see [`Hints`]).
+    hints: Hints,
+    /// Every hint name is a plain name (see [`LabelSet::plain_hints`]).
     hints_plain: bool,
     err: String,
     err_details: String,
@@ -135,7 +178,7 @@ impl LabelSet {
             del: Pairs::default(),
             extracted: Pairs::default(),
             record_extracted: true,
-            hints: None,
+            hints: Hints::default(),
             hints_plain: false,
             err: String::new(),
             err_details: String::new(),
@@ -146,20 +189,79 @@ impl LabelSet {
     /// extracted only if, trimmed, it is one of them (sanitizing changes a key
     /// only by adding `_`), so parsers may skip other keys without building
     /// their names; keys that equal a hint still take the full checks.
-    pub(crate) fn plain_hints(&self) -> Option<std::sync::Arc<[String]>> {
-        if self.hints_plain { self.hints.clone() } else { None }
+    pub(crate) fn plain_hints(&self) -> Option<Arc<[String]>> {
+        if self.hints_plain { self.hints.names.clone() } else { None }
     }
 
     /// The current hints, leaving none.
-    pub(crate) fn take_hints(&mut self) -> Option<std::sync::Arc<[String]>> {
+    pub(crate) fn take_hints(&mut self) -> Hints {
         self.hints_plain = false;
-        self.hints.take()
+        std::mem::take(&mut self.hints)
     }
 
-    /// Restricts parsers to `hints` (see [`LabelSet::should_extract`]).
-    pub(crate) fn set_hints(&mut self, hints: Option<std::sync::Arc<[String]>>) {
-        self.hints_plain = hints.as_ref().is_some_and(|h| h.iter().all(|n| !n.contains('_')));
+    /// Sets the parser hints (see [`Hints`]).
+    pub(crate) fn set_hints(&mut self, hints: Hints) {
+        self.hints_plain = hints.names.as_ref().is_some_and(|h| h.iter().all(|n| !n.contains('_')));
         self.hints = hints;
+    }
+
+    /// Loki's `NoLabels()`: parsers (but `regexp`) do not run at all, as no
+    /// label is needed or every needed label is already extracted.
+    pub(crate) fn no_labels(&self) -> bool {
+        self.hints.no_labels || self.all_required_extracted()
+    }
+
+    /// Loki's `AllRequiredExtracted()`: with required labels, all of them
+    /// have been extracted for this entry (parsers then stop).
+    pub(crate) fn all_required_extracted(&self) -> bool {
+        if !self.hints.required {
+            return false;
+        }
+        let Some(names) = &self.hints.names else { return false };
+        !names.is_empty() && self.extracted.len() >= names.len() && names.iter().all(|n| self.extracted.contains(n))
+    }
+
+    /// Loki's `ShouldExtractPrefix`: whether a nested JSON object whose
+    /// flattened name starts `prefix` may hold a required label (else it is
+    /// not walked).
+    pub(crate) fn should_extract_prefix(&self, prefix: &str) -> bool {
+        match &self.hints.names {
+            Some(names) if self.hints.required => names.iter().any(|n| n.starts_with(prefix)),
+            _ => true,
+        }
+    }
+
+    /// Whether nested JSON objects are walked only when
+    /// [`LabelSet::should_extract_prefix`] allows it.
+    pub(crate) fn prunes_objects(&self) -> bool {
+        self.hints.required && self.hints.names.is_some()
+    }
+
+    /// Loki's `ShouldContinueParsingLine`: after a parser set `name`, the
+    /// first single-label filter of the pipeline on `name` runs at once; the
+    /// parser drops the entry when it fails.
+    pub(crate) fn should_continue(&mut self, name: &str) -> bool {
+        let Some(filters) = self.hints.filters.take() else { return true };
+        let pass = match filters.iter().find(|(n, _)| n == name) {
+            Some((_, f)) => f.test(self),
+            None => true,
+        };
+        self.hints.filters = Some(filters);
+        pass
+    }
+
+    /// A parser's error (Loki's `addErrLabel`): `__error__`, the details when
+    /// given, and `__preserve_error__="true"` when the hints ask for errors.
+    pub(crate) fn parser_error(&mut self, kind: &str, details: Option<&str>) {
+        self.err.clear();
+        self.err.push_str(kind);
+        if let Some(d) = details {
+            self.err_details.clear();
+            self.err_details.push_str(d);
+        }
+        if self.hints.preserve_error {
+            self.set_parsed(PRESERVE_ERROR_LABEL, "true");
+        }
     }
 
     /// Forgets everything but the stream labels.
@@ -260,8 +362,8 @@ impl LabelSet {
     /// same line (Loki's `ParserHints().Extracted`: the first value wins, as
     /// for `a=1 a=2` in logfmt).
     pub(crate) fn should_extract(&self, name: &str) -> bool {
-        if let Some(hints) = &self.hints
-            && !hint_allows(hints, name)
+        if let Some(hints) = &self.hints.names
+            && !hints.iter().any(|h| h == name)
         {
             return false;
         }
@@ -282,12 +384,6 @@ impl LabelSet {
         self.err.push_str(err);
         self.err_details.clear();
         self.err_details.push_str(details);
-    }
-
-    /// Sets `__error__` only, keeping the details (Loki's `SetErr`).
-    pub(crate) fn set_error_kind(&mut self, err: &str) {
-        self.err.clear();
-        self.err.push_str(err);
     }
 
     pub(crate) fn has_error(&self) -> bool {
@@ -445,11 +541,18 @@ pub(crate) fn may_be_plain_hint(hints: &[String], key: &str) -> bool {
     hints.iter().any(|h| h == key)
 }
 
-/// Whether parser hints let a parser set `name`: the name itself, or the
-/// same name with or without the `_extracted` suffix, is wanted.
-fn hint_allows(hints: &[String], name: &str) -> bool {
-    let base = name.strip_suffix(DUPLICATE_SUFFIX).unwrap_or(name);
-    hints.iter().any(|h| h == name || h.strip_suffix(DUPLICATE_SUFFIX).unwrap_or(h) == base)
+/// Loki's `appendLabelHints`: each name, and for a name ending in
+/// `_extracted` also the name without it (a parser names a key that collides
+/// with a stream label `x_extracted` only after looking at the hints).
+/// Empty names are left out and each name is kept once (`uniqueString`).
+pub(crate) fn append_label_hints<'a>(dst: &mut Vec<String>, src: impl IntoIterator<Item = &'a str>) {
+    for n in src {
+        for n in [Some(n), n.strip_suffix(DUPLICATE_SUFFIX)].into_iter().flatten() {
+            if !n.is_empty() && !dst.iter().any(|d| d == n) {
+                dst.push(n.to_string());
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -498,13 +601,34 @@ mod tests {
     #[test]
     fn hints_limit_extraction() {
         let mut l = LabelSet::new(&Labels::default());
-        l.set_hints(Some(vec!["level".to_string(), "status_extracted".to_string()].into()));
+        let mut names = Vec::new();
+        append_label_hints(&mut names, ["level", "status_extracted", "", "level"]);
+        assert_eq!(names, ["level", "status_extracted", "status"]);
+        l.set_hints(Hints { names: Some(names.into()), ..Hints::default() });
         assert!(l.should_extract("level"));
-        assert!(l.should_extract("level_extracted"));
+        assert!(!l.should_extract("level_extracted"), "as in Loki, only the names themselves");
         assert!(l.should_extract("status"));
+        assert!(l.should_extract("status_extracted"));
         assert!(!l.should_extract("latency"));
-        l.set_hints(None);
+        l.set_hints(Hints::default());
         assert!(l.should_extract("latency"));
+    }
+
+    #[test]
+    fn required_labels_all_extracted() {
+        let mut l = LabelSet::new(&Labels::default());
+        let names: Arc<[String]> = vec!["a".to_string(), "b_c".to_string()].into();
+        l.set_hints(Hints { names: Some(names), required: true, ..Hints::default() });
+        assert!(!l.no_labels());
+        assert!(l.should_extract_prefix("b") && !l.should_extract_prefix("c"));
+        l.set_parsed("a", "1");
+        assert!(!l.all_required_extracted());
+        l.set_parsed("b_c", "2");
+        assert!(l.all_required_extracted() && l.no_labels());
+        l.reset();
+        assert!(!l.no_labels());
+        l.set_hints(Hints { no_labels: true, ..Hints::default() });
+        assert!(l.no_labels());
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! `__error__=LogfmtParserErr` is set with the position in the details.
 
 use super::json::{has_error_rune, replace_error_runes, short_escape};
-use super::labels::{DUPLICATE_SUFFIX, LabelSet, append_sanitized, may_be_plain_hint};
+use super::labels::{DUPLICATE_SUFFIX, ERROR_LABEL, LabelSet, append_sanitized, may_be_plain_hint};
 
 pub(crate) const LOGFMT_ERR: &str = "LogfmtParserErr";
 
@@ -282,7 +282,14 @@ pub(crate) struct Logfmt {
 }
 
 impl Logfmt {
-    pub(crate) fn process(&self, line: &str, labels: &mut LabelSet, sc: &mut LogfmtScratch) {
+    /// Returns `false` when the entry is dropped (a label filter failed while
+    /// parsing, see [`LabelSet::should_continue`]). With parser hints, as
+    /// Loki's `LogfmtParser`: nothing is parsed when no label is needed, and
+    /// parsing stops once every required label is extracted.
+    pub(crate) fn process(&self, line: &str, labels: &mut LabelSet, sc: &mut LogfmtScratch) -> bool {
+        if labels.no_labels() {
+            return true;
+        }
         let plain_hints = labels.plain_hints();
         let mut dec = Decoder::new(line);
         while !dec.eol() {
@@ -319,13 +326,21 @@ impl Logfmt {
                 continue;
             }
             labels.set_parsed(&sc.name, &sc.value);
+            if !labels.should_continue(&sc.name) {
+                return false;
+            }
+            if labels.all_required_extracted() {
+                break;
+            }
         }
         if self.strict
             && let Some(e) = &dec.err
         {
             e.write(&mut sc.details);
-            labels.set_error(LOGFMT_ERR, &sc.details);
+            labels.parser_error(LOGFMT_ERR, Some(&sc.details));
+            return labels.should_continue(ERROR_LABEL);
         }
+        true
     }
 }
 
@@ -349,6 +364,9 @@ impl LogfmtExprs {
     }
 
     pub(crate) fn process(&self, line: &str, labels: &mut LabelSet, sc: &mut LogfmtScratch) {
+        if labels.no_labels() {
+            return;
+        }
         for (id, _) in &self.exprs {
             if !labels.collides(id) {
                 labels.set_parsed(id, "");
@@ -382,6 +400,10 @@ impl LogfmtExprs {
             let mut key = id.to_string();
             if labels.collides(&key) {
                 key.push_str(DUPLICATE_SUFFIX);
+                // Loki stops at a colliding key it need not extract (again).
+                if !labels.should_extract(&key) {
+                    break;
+                }
             }
             match val {
                 Val::Empty => sc.value.clear(),
@@ -395,12 +417,15 @@ impl LogfmtExprs {
                 sc.value.clear();
             }
             labels.set_parsed(&key, &sc.value);
+            if labels.all_required_extracted() {
+                break;
+            }
         }
         if self.strict
             && let Some(e) = &dec.err
         {
             e.write(&mut sc.details);
-            labels.set_error(LOGFMT_ERR, &sc.details);
+            labels.parser_error(LOGFMT_ERR, Some(&sc.details));
         }
     }
 }

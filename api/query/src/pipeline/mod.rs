@@ -24,6 +24,7 @@
 
 mod extract;
 mod format;
+mod hints;
 mod json;
 mod label_filter;
 mod labels;
@@ -41,8 +42,8 @@ use balsa_model::{Entry, Labels, LineHint};
 
 use crate::error::QueryError;
 pub(crate) use label_filter::LabelPredicate;
-pub(crate) use labels::LabelSet;
-use labels::{ERROR_DETAILS_LABEL, ERROR_LABEL, Pairs};
+use labels::{ERROR_DETAILS_LABEL, ERROR_LABEL, Hints, Pairs};
+pub(crate) use labels::{LabelSet, PRESERVE_ERROR_LABEL};
 use line_filter::{LineMatcher, stage_error};
 
 enum Step {
@@ -79,8 +80,10 @@ pub(crate) struct Pipeline {
     record_extracted: Vec<bool>,
     /// How many leading steps are line filters.
     leading_filters: usize,
-    /// Label names parsers may extract; `None` extracts everything.
-    hints: Option<std::sync::Arc<[String]>>,
+    /// Loki's parser hints (see [`hints`]).
+    hints: Hints,
+    /// The labels the stages read (see [`hints::required_names`]).
+    required: Vec<String>,
     prefilter: Option<Prefilter>,
 }
 
@@ -92,7 +95,8 @@ pub(crate) struct Pipeline {
 struct Prefilter {
     /// The label filter steps right after the parser.
     filters: std::ops::Range<usize>,
-    hints: std::sync::Arc<[String]>,
+    /// The filters' labels (only these are extracted, with no early stop).
+    hints: Hints,
 }
 
 /// The labels a label filter reads.
@@ -124,7 +128,9 @@ fn prefilter(stages: &[&Stage], steps: &[Step], leading: usize) -> Option<Prefil
     if end == leading + 1 || names.iter().any(|n| n == ERROR_LABEL || n == ERROR_DETAILS_LABEL) {
         return None;
     }
-    Some(Prefilter { filters: leading + 1..end, hints: names.into() })
+    let mut hint_names = Vec::new();
+    labels::append_label_hints(&mut hint_names, names.iter().map(String::as_str));
+    Some(Prefilter { filters: leading + 1..end, hints: Hints { names: Some(hint_names.into()), ..Hints::default() } })
 }
 
 /// The stages in the order Loki runs them (`MultiStageExpr.reorderStages`,
@@ -191,19 +197,44 @@ impl Pipeline {
         // repeated key wins), so parsers record as well as the stages before them.
         let record_extracted = (0..steps.len()).map(|i| steps[i..].iter().any(Step::checks_extracted)).collect();
         let prefilter = prefilter(stages, &steps, leading_filters);
-        Ok(Pipeline { steps, record_extracted, leading_filters, hints: None, prefilter })
+        let early = hints::single_label_filters(stages, [])?;
+        let early_filters: Option<labels::EarlyFilters> = (!early.is_empty()).then(|| early.into());
+        Ok(Pipeline {
+            steps,
+            record_extracted,
+            leading_filters,
+            hints: hints::log_hints(&early_filters),
+            required: hints::required_names(stages),
+            prefilter,
+        })
     }
 
-    /// Lets parsers extract only `names` (Loki's parser hints), for metric
-    /// queries whose series keep only these labels. The caller includes every
-    /// name a later stage reads; templates may read any label, so a pipeline
-    /// with `line_format`/`label_format` keeps extracting everything.
-    pub(crate) fn with_hints(mut self, names: Vec<String>) -> Self {
-        let templated = self.steps.iter().any(|s| matches!(s, Step::LineFormat(_) | Step::LabelFormat(_)));
-        if !templated {
-            self.hints = Some(names.into());
+    /// Loki's parser hints for a metric query (see [`hints`]): `groups` of a
+    /// `by` grouping, `without`, `no_labels` for a singleton grouping or
+    /// `absent_over_time`, and the unwrap (its label and post filters).
+    pub(crate) fn with_metric_hints(
+        mut self,
+        stages: &[Stage],
+        groups: &[String],
+        without: bool,
+        no_labels: bool,
+        unwrap: Option<&balsa_logql::Unwrap>,
+    ) -> Result<Self, QueryError> {
+        let stages = loki_order(stages);
+        self.hints = hints::metric_hints(&self.required, &stages, groups, without, no_labels, unwrap)?;
+        if self.hints.no_labels {
+            // `| json` does not parse at all: no filter can be tried on it.
+            self.prefilter = None;
         }
-        self
+        // `| json a="b"` checks what earlier stages extracted against the
+        // required labels too (`NoLabels()`).
+        if self.hints.required {
+            let last = self.steps.iter().rposition(|s| s.checks_extracted() || matches!(s, Step::JsonExprs(_)));
+            for (i, r) in self.record_extracted.iter_mut().enumerate() {
+                *r = *r || last.is_some_and(|l| i <= l);
+            }
+        }
+        Ok(self)
     }
 
     /// What storage may skip on: the text the positive line filters need
@@ -295,7 +326,7 @@ impl<'p> StreamPipeline<'p> {
         }
         if let Some(pf) = &pipeline.prefilter {
             let full_hints = labels.take_hints();
-            labels.set_hints(Some(std::sync::Arc::clone(&pf.hints)));
+            labels.set_hints(pf.hints.clone());
             labels.record_extracted = pipeline.record_extracted[pipeline.leading_filters];
             json::parse_all(&entry.line, labels, &mut sc.json);
             let passed = !labels.has_error()
@@ -330,7 +361,9 @@ impl<'p> StreamPipeline<'p> {
                     false
                 }
                 Step::Json => {
-                    json::parse_all(cur, labels, &mut sc.json);
+                    if !json::parse_all(cur, labels, &mut sc.json) {
+                        return None;
+                    }
                     false
                 }
                 Step::JsonExprs(j) => {
@@ -338,7 +371,9 @@ impl<'p> StreamPipeline<'p> {
                     false
                 }
                 Step::Logfmt(l) => {
-                    l.process(cur, labels, &mut sc.logfmt);
+                    if !l.process(cur, labels, &mut sc.logfmt) {
+                        return None;
+                    }
                     false
                 }
                 Step::LogfmtExprs(l) => {
@@ -346,14 +381,22 @@ impl<'p> StreamPipeline<'p> {
                     false
                 }
                 Step::Regexp(r) => {
-                    r.process(cur, labels, &mut sc.extract);
+                    if !r.process(cur, labels, &mut sc.extract) {
+                        return None;
+                    }
                     false
                 }
                 Step::Pattern(p) => {
-                    p.process(cur, labels, &mut sc.extract);
+                    if !p.process(cur, labels, &mut sc.extract) {
+                        return None;
+                    }
                     false
                 }
-                Step::Unpack => json::unpack(cur, labels, &mut sc.json, next),
+                Step::Unpack => match json::unpack(cur, labels, &mut sc.json, next) {
+                    json::Unpacked::Same => false,
+                    json::Unpacked::Replaced => true,
+                    json::Unpacked::Dropped => return None,
+                },
                 Step::LineFormat(f) => f.process(cur, ts, labels, next, &mut sc.format),
                 Step::LabelFormat(f) => {
                     f.process(cur, ts, labels, &mut sc.format);

@@ -131,6 +131,72 @@ fn json_prefilter_is_invisible() {
     }
 }
 
+/// The shortcut is invisible under metric parser hints too (only the
+/// required labels, parsing that stops once they are extracted).
+#[test]
+fn json_prefilter_is_invisible_with_metric_hints() {
+    let queries = [
+        r#"{a="b"} | json | status >= 500"#,
+        r#"{a="b"} | json | status >= 500 | level="error""#,
+        r#"{a="b"} | json | level="error" or status > 1"#,
+    ];
+    let lines = [
+        r#"{"status":503,"level":"error","msg":"x"}"#,
+        r#"{"status":200,"level":"error","msg":"x", "rest": broken"#,
+        r#"{"level":"error","status":503,"nested":{"bad" 1}}"#,
+        r#"{"nested":{"bad" 1},"status":503}"#,
+        r#"{"status":"oops","msg":"x"}"#,
+        r#"not json x"#,
+    ];
+    let groupings: [(&[&str], bool); 4] = [(&["level"], false), (&["status", "msg"], false), (&[], false), (&[], true)];
+    for q in queries {
+        let expr = balsa_logql::parse_log_expr(q).unwrap();
+        for (groups, no_labels) in groupings {
+            let groups: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
+            let hinted = || {
+                Pipeline::compile(&expr.stages)
+                    .unwrap()
+                    .with_metric_hints(&expr.stages, &groups, false, no_labels, None)
+                    .unwrap()
+            };
+            for line in lines {
+                let entry = Entry::new(1, line);
+                let labels = Labels::from_pairs([("a", "b")]);
+                let p = hinted();
+                let mut sp = p.for_stream(&labels);
+                let with = sp.process(&entry).map(|r| r.labels.to_labels().canonical());
+                let mut p = hinted();
+                p.prefilter = None;
+                let mut sp = p.for_stream(&labels);
+                let without = sp.process(&entry).map(|r| r.labels.to_labels().canonical());
+                assert_eq!(with, without, "{q} by {groups:?} on {line:?}");
+            }
+        }
+    }
+}
+
+/// Loki's `ShouldContinueParsingLine`: the first single-label filter on a
+/// label runs as soon as a parser sets it, wherever it stands in the
+/// pipeline, and drops the entry there.
+#[test]
+fn single_label_filters_run_when_their_label_is_parsed() {
+    // Before the parser: on the value the parser sets.
+    dropped(r#"{a="b"} | level!="x" | logfmt"#, &[], "level=x");
+    check(r#"{a="b"} | level!="x" | logfmt"#, &[], "level=y", r#"{level="y"}"#);
+    // Before a parse error; a filter that matches everything is no filter.
+    dropped(r#"{a="b"} | json | status > 400"#, &[], r#"{"status":200, "x": bad"#);
+    dropped(r#"{a="b"} | json | status=~".*" | status > 400"#, &[], r#"{"status":200, "x": bad"#);
+    check(
+        r#"{a="b"} | json | status > 400 or status < 300"#,
+        &[],
+        r#"{"status":200, "x": bad"#,
+        r#"{__error__="JSONParserErr", __error_details__="Unknown value type", status="200"}"#,
+    );
+    dropped(r#"{a="b"} | regexp "(?P<l>[a-z]+)" | label_format l="x" | l="x""#, &[], "y");
+    dropped(r#"{a="b"} | pattern "<l> <_>" | label_format l="x" | l="x""#, &[], "y z");
+    dropped(r#"{a="b"} | logfmt --strict | __error__="" | drop __error__"#, &[], "a=\"b");
+}
+
 /// Expects the entry to pass with `labels` (canonical form); the line is
 /// expected unchanged.
 #[track_caller]
@@ -1048,7 +1114,7 @@ fn json_hints_extract_what_a_full_parse_would() {
             let mut full = LabelSet::new(&stream);
             json::parse_all(line, &mut full, &mut json::JsonScratch::default());
             let mut hinted = LabelSet::new(&stream);
-            hinted.set_hints(Some(std::sync::Arc::clone(&hints)));
+            hinted.set_hints(labels::Hints { names: Some(std::sync::Arc::clone(&hints)), ..Default::default() });
             json::parse_all(line, &mut hinted, &mut json::JsonScratch::default());
             assert_eq!(hinted.error(), full.error(), "{line}");
             for name in ["status", "level", "level_extracted", "resp_status", "a_b_level"] {
@@ -1060,8 +1126,7 @@ fn json_hints_extract_what_a_full_parse_would() {
 }
 
 fn hint_allowed(hints: &[String], name: &str) -> bool {
-    let base = name.strip_suffix("_extracted").unwrap_or(name);
-    hints.iter().any(|h| h == name || h == base)
+    hints.iter().any(|h| h == name)
 }
 
 /// The same for logfmt: keys that sanitize or trim into a hint, duplicates
@@ -1085,7 +1150,7 @@ fn logfmt_hints_extract_what_a_full_parse_would() {
                 let mut full = LabelSet::new(&stream);
                 parser.process(line, &mut full, &mut logfmt::LogfmtScratch::default());
                 let mut hinted = LabelSet::new(&stream);
-                hinted.set_hints(Some(std::sync::Arc::clone(&hints)));
+                hinted.set_hints(labels::Hints { names: Some(std::sync::Arc::clone(&hints)), ..Default::default() });
                 parser.process(line, &mut hinted, &mut logfmt::LogfmtScratch::default());
                 assert_eq!(hinted.error(), full.error(), "{line}");
                 assert_eq!(hinted.error_details(), full.error_details(), "{line}");
