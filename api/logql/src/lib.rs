@@ -35,10 +35,13 @@
 //!   decimals, `ignoring () group_left`; see also [`pretty`].
 //! - The experimental `variants(...) of (...)` syntax is not supported.
 //! - Regexes use the `regex` crate (RE2 syntax); `\d`, `\w`, `\s` are
-//!   Unicode-aware there, ASCII-only in Go.
+//!   Unicode-aware there, ASCII-only in Go. A regex both reject is reported
+//!   with Go's message (`error parsing regexp: missing closing ): `(``).
+//!   The few the crate rejects and Go accepts keep the crate's reason.
 
 pub mod ast;
 pub mod error;
+mod go_regex;
 pub mod label_regex;
 mod lexer;
 pub mod matcher;

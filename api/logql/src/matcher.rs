@@ -92,8 +92,14 @@ pub(crate) fn compile_anchored(re: &str) -> Result<Regex, String> {
     Regex::new(&format!("^(?s:{re})$")).map_err(|e| regex_error(&e, re))
 }
 
-/// Formats a `regex` crate error as a one-line Go-style message.
+/// The message for a regex the `regex` crate rejected: Go's (`error parsing
+/// regexp: missing closing ): `(``, see `go_regex`), or, when Go would
+/// accept it, the crate's reason worded the same way. `re` is the text Loki
+/// hands to Go (the raw value, or for `label_replace` the anchored regex).
 pub fn regex_error(e: &regex::Error, re: &str) -> String {
+    if let Some(go) = crate::go_regex::go_parse_error(re) {
+        return go;
+    }
     let detail = match e {
         regex::Error::Syntax(s) => s
             .lines()

@@ -615,10 +615,12 @@ impl Parser {
         let src = args.pop().unwrap_or_default();
         let replacement = args.pop().unwrap_or_default();
         let dst = args.pop().unwrap_or_default();
-        let compiled = match regex::Regex::new(&format!("^(?:{regex})$")) {
+        let anchored = format!("^(?:{regex})$");
+        let compiled = match regex::Regex::new(&anchored) {
             Ok(r) => r,
             Err(e) => {
-                self.defer(format!("invalid regex in label_replace: {}", regex_error(&e, &regex)));
+                // Loki compiles the anchored regex: Go's error quotes it.
+                self.defer(format!("invalid regex in label_replace: {}", regex_error(&e, &anchored)));
                 regex::Regex::new("^$").expect("static regex")
             }
         };
