@@ -41,11 +41,12 @@ pub fn parse_sample_expr(input: &str) -> R<SampleExpr> {
 }
 
 /// Parses a bare stream selector (`{a="b", c=~"d"}`), as used by `match[]`
-/// of the series API.
+/// of the series API. Anything else is Loki's `ErrParseMatchers`, a plain
+/// error: `only label matchers are supported`.
 pub fn parse_matchers(input: &str) -> R<Vec<Matcher>> {
     match parse_expr(input)? {
         Expr::Log(l) if l.stages.is_empty() => Ok(l.matchers),
-        _ => Err(ParseError::semantic("only label matchers is supported")),
+        _ => Err(ParseError::plain("only label matchers are supported")),
     }
 }
 

@@ -424,7 +424,12 @@ fn ast_accessors() {
     assert!(parse_sample_expr("vector(1)+vector(1)").unwrap().is_data_free());
 
     assert_eq!(parse_matchers(r#"{a="b"}"#).unwrap().len(), 1);
-    assert!(parse_matchers(r#"{a="b"} |= "x""#).is_err());
+    // Loki's ErrParseMatchers is a plain error, not a parse error.
+    assert_eq!(parse_matchers(r#"{a="b"} |= "x""#).unwrap_err().to_string(), "only label matchers are supported");
+    assert_eq!(
+        parse_matchers(r#"sum(rate({a="b"}[1m]))"#).unwrap_err().to_string(),
+        "only label matchers are supported"
+    );
     assert!(parse_log_expr("vector(1)").is_err());
 }
 
