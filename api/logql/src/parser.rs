@@ -8,8 +8,9 @@ use crate::matcher::{MatchOp, Matcher, regex_error};
 use crate::pattern::{parse_pattern, validate_parser_pattern};
 use crate::units::go_quote;
 
-/// Loki rejects queries of this many bytes or more.
-pub const MAX_INPUT_SIZE: usize = 5120;
+/// Loki rejects queries of this many bytes or more (`maxInputSize`,
+/// `pkg/logql/syntax/parser.go`: 128 KiB since Loki 3).
+pub const MAX_INPUT_SIZE: usize = 131_072;
 /// Deepest nesting (parentheses, aggregations, binary operands) accepted.
 pub const MAX_DEPTH: usize = 128;
 

@@ -2,7 +2,7 @@
 //! or to the exact error Loki-style rendering. `ERR:` = exact error,
 //! `ERR^` = error starting with the given text.
 
-use balsa_logql::{MAX_DEPTH, parse_expr};
+use balsa_logql::{MAX_DEPTH, MAX_INPUT_SIZE, parse_expr};
 
 /// Expected value meaning "the canonical form is the query itself".
 const SAME: &str = "<same>";
@@ -382,9 +382,20 @@ fn rejected_queries() {
 
 #[test]
 fn bounded_input_and_depth() {
-    let long = format!(r#"{{a="{}"}}"#, "x".repeat(6000));
+    let long = format!(r#"{{a="{}"}}"#, "x".repeat(MAX_INPUT_SIZE));
     let err = parse_expr(&long).unwrap_err().to_string();
-    assert_eq!(err, format!("parse error : input size too long ({} > 5120)", long.len()));
+    assert_eq!(err, format!("parse error : input size too long ({} > 131072)", long.len()));
+    let at_limit = format!(r#"{{a="{}"}}"#, "x".repeat(MAX_INPUT_SIZE - 6));
+    assert_eq!(at_limit.len(), MAX_INPUT_SIZE);
+    assert!(parse_expr(&at_limit).unwrap_err().to_string().contains("input size too long"));
+    let below = format!(r#"{{a="{}"}}"#, "x".repeat(MAX_INPUT_SIZE - 7));
+    assert!(parse_expr(&below).is_ok());
+    // Many tokens up to the limit parse quickly (no quadratic work).
+    let filters = r#" |= "x""#.repeat((MAX_INPUT_SIZE - 20) / 7);
+    let many = format!(r#"{{a="b"}}{filters}"#);
+    let t = std::time::Instant::now();
+    assert!(parse_expr(&many).is_ok());
+    assert!(t.elapsed() < std::time::Duration::from_secs(2), "{:?}", t.elapsed());
 
     let ok_depth = MAX_DEPTH - 2;
     let q = format!("{}1{}", "(".repeat(ok_depth), ")".repeat(ok_depth));
