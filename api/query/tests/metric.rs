@@ -174,8 +174,17 @@ fn vector_aggregations() {
     assert_eq!(sorted, [10.0, 3.0, 1.0]);
     let sorted: Vec<f64> = q(&format!("sort({counts})")).into_iter().map(|s| s.1).collect();
     assert_eq!(sorted, [1.0, 3.0, 10.0]);
-    assert_eq!(q(&format!("approx_topk(1, {counts})")), vec![("{}".into(), 14.0)]);
-    assert!(range_q(&[&one], &format!("approx_topk(1, {counts})"), 0, 100, 10).is_err());
+    // approx_topk is topk, computed exactly (Loki estimates it), for instant queries only.
+    for k in [1, 2, 5] {
+        assert_eq!(q(&format!("approx_topk({k}, {counts})")), q(&format!("topk({k}, {counts})")));
+    }
+    assert_eq!(q(&format!("approx_topk(1, {counts})")), vec![(r#"{app="a", env="prod"}"#.into(), 10.0)]);
+    assert_eq!(
+        q(&format!("approx_topk(2, sum by (env) ({counts}))")),
+        vec![(r#"{env="dev"}"#.into(), 1.0), (r#"{env="prod"}"#.into(), 13.0)]
+    );
+    let err = range_q(&[&one], &format!("approx_topk(1, {counts})"), 0, 100, 10).unwrap_err();
+    assert_eq!(err.message(), "count min sketches are only supported on instant queries");
 }
 
 #[test]

@@ -86,16 +86,17 @@ struct Group {
 pub(crate) fn eval_vector_aggregation(ctx: &mut Ctx<'_>, a: &VectorAggregation) -> Result<Value, QueryError> {
     if a.op == VectorOp::ApproxTopk {
         if !ctx.instant {
-            return Err(QueryError::BadQuery("approx_topk is only supported for instant queries".into()));
+            // Loki's text (`pkg/logql/count_min_sketch.go`) when approx_topk is enabled.
+            return Err(QueryError::BadQuery("count min sketches are only supported on instant queries".into()));
         }
-        // Without sharding, Loki answers approx_topk as topk over a sum by the grouping.
-        let sum =
-            VectorAggregation { op: VectorOp::Sum, param: None, grouping: a.grouping.clone(), inner: a.inner.clone() };
+        // Loki estimates `topk(k, inner)` with a count-min sketch of the inner
+        // series (`pkg/logql/shardmapper.go`, `mapApproxTopk`); Balsa computes
+        // it exactly. (`approx_topk` takes no grouping: the parser refuses one.)
         let topk = VectorAggregation {
             op: VectorOp::Topk,
             param: a.param,
-            grouping: Grouping::default(),
-            inner: Box::new(SampleExpr::VectorAggregation(sum)),
+            grouping: a.grouping.clone(),
+            inner: a.inner.clone(),
         };
         return eval_vector_aggregation(ctx, &topk);
     }
