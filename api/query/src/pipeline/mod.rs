@@ -15,6 +15,10 @@
 //! they set `__error__` (`JSONParserErr`, `LogfmtParserErr`,
 //! `LabelFilterErr`, `TemplateFormatErr`) and `__error_details__`.
 //!
+//! Parsers follow Loki's parser hints ([`hints`]): a metric query makes
+//! them extract only the labels it needs, or nothing at all, and a
+//! single-label filter drops an entry as soon as a parser sets its label.
+//!
 //! A [`Pipeline`] is compiled once per query; [`Pipeline::for_stream`] makes
 //! a [`StreamPipeline`] per stream, whose buffers are reused for every
 //! entry. Stages run in Loki's order ([`loki_order`]: line filters move
