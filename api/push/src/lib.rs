@@ -32,7 +32,9 @@ pub use decode::{DEFAULT_MAX_DECODED_BYTES, decode, decode_legacy, decode_legacy
 pub use error::{ErrorKind, PushError};
 pub use label_parser::parse_labels;
 pub use limits::{LimitsConfig, StreamRetention};
-pub use overrides::{ForeignKeys, Overrides, Reload, RuntimeConfig, TenantLimits, parse_runtime_config, parse_runtime_config_with};
+pub use overrides::{
+    ForeignKeys, Overrides, Reload, RuntimeConfig, TenantLimits, parse_runtime_config, parse_runtime_config_with,
+};
 pub use rate::{RateLimiter, StreamRateLimiter};
 pub use service_name::{AGGREGATED_METRIC_LABEL, SERVICE_NAME_LABEL, UNKNOWN_SERVICE, discover_service_name};
 pub use validate::{ValidatedPush, Validator};
