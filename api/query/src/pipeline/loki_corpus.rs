@@ -4,48 +4,15 @@
 //! reported at once; cases listed in the README's `KNOWN_DIFFERENCES` are
 //! expected to differ (and must still differ, so the list stays true).
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use balsa_model::{Entry, LabelPair, Labels};
 
 use super::Pipeline;
 
-/// One `[[case]]` table of a corpus file.
-type Case = BTreeMap<String, String>;
-
-/// Reads a corpus file: its `[[case]]` tables, every value as text.
-fn read_cases(path: &Path) -> Vec<Case> {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut doc: toml::Table = toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let Some(toml::Value::Array(cases)) = doc.remove("case") else { return Vec::new() };
-    cases
-        .into_iter()
-        .map(|case| match case {
-            toml::Value::Table(t) => t
-                .into_iter()
-                .map(|(k, v)| {
-                    let v = match v {
-                        toml::Value::String(s) => s,
-                        other => other.to_string(),
-                    };
-                    (k, v)
-                })
-                .collect(),
-            other => panic!("{}: a case is not a table: {other}", path.display()),
-        })
-        .collect()
-}
-
-/// Case ids of `KNOWN_DIFFERENCES` in the README: lines `- \`file:id\` ...`.
-fn known_differences(dir: &Path) -> Vec<String> {
-    let text = std::fs::read_to_string(dir.join("README.md")).unwrap();
-    let section = text.split("## KNOWN_DIFFERENCES").nth(1).unwrap_or("");
-    section
-        .lines()
-        .filter_map(|l| l.strip_prefix("- `").and_then(|l| l.split_once('`')).map(|(id, _)| id.to_string()))
-        .collect()
-}
+#[path = "../../../logql/tests/loki_runner/mod.rs"]
+mod loki_runner;
+use loki_runner::Case;
 
 /// `{a="1", b="2"}` (canonical label text) as pairs.
 fn parse_labels(text: &str) -> Result<Vec<(String, String)>, String> {
@@ -123,40 +90,8 @@ fn check(case: &Case) -> Result<(), String> {
 #[test]
 fn loki_pipeline_corpus() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/loki");
-    let known = known_differences(&dir);
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
-    files.sort();
-    let (mut total, mut passed, mut failures, mut stale) = (0, 0, Vec::new(), Vec::new());
-    let mut seen = Vec::new();
-    for file in &files {
-        let name = file.file_name().unwrap().to_string_lossy().into_owned();
-        for case in read_cases(file) {
-            total += 1;
-            let id = format!("{name}:{}", case.get("id").map(String::as_str).unwrap_or("?"));
-            let result = check(&case);
-            let is_known = known.contains(&id);
-            seen.push(id.clone());
-            match (result, is_known) {
-                (Ok(()), false) => passed += 1,
-                (Ok(()), true) => stale.push(id),
-                (Err(_), true) => {}
-                (Err(e), false) => failures.push(format!(
-                    "{id} ({})\n    pipeline: {}\n    line: {:?}\n    {e}",
-                    case.get("src").map(String::as_str).unwrap_or(""),
-                    case.get("pipeline").map(String::as_str).unwrap_or(""),
-                    case.get("line").map(String::as_str).unwrap_or(""),
-                )),
-            }
-        }
-    }
-    let unknown: Vec<_> = known.iter().filter(|k| !seen.contains(k)).collect();
-    assert!(total > 0, "no corpus case was read");
-    eprintln!("loki pipeline corpus: {passed} of {total} cases pass, {} known differences", known.len());
-    assert!(unknown.is_empty(), "KNOWN_DIFFERENCES names cases that do not exist: {unknown:?}");
-    assert!(stale.is_empty(), "cases listed in KNOWN_DIFFERENCES now pass (remove them): {stale:?}");
-    assert!(failures.is_empty(), "{} of {total} cases failed:\n{}", failures.len(), failures.join("\n"));
+    loki_runner::run("pipeline", &dir, check, |c| {
+        let get = |k: &str| c.get(k).map(String::as_str).unwrap_or("").to_string();
+        format!("pipeline: {}\n    line: {:?}", get("pipeline"), get("line"))
+    });
 }
