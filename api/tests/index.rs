@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use balsa_api::testing::{StaticBackend, app_state};
 use balsa_model::read::ChunkStats;
-use balsa_model::{Entry, Labels, MemStreams, ReadError, StreamId, StreamReader, StreamRef};
+use balsa_model::{Entry, Labels, MemChunks, MemStreams, StreamReader};
 use balsa_push::LimitsConfig;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
@@ -27,9 +27,7 @@ const NOW_NS: i64 = 1_796_489_395_055_000_000;
 /// trace=abc) at T0+300 s; `app=y,env=prod,pod=p1` "yy" at T0+10 s. Loki
 /// sized those chunks 77, 73 and 31 bytes (lines, 8 bytes per structured
 /// metadata pair, its `detected_level=unknown`, and the chunk's symbol table).
-struct LokiChunks(Vec<(Labels, ChunkStats)>);
-
-fn loki_chunks() -> LokiChunks {
+fn loki_chunks() -> MemChunks {
     let chunk = |from: i64, to: i64, entries: u64, bytes: u64| ChunkStats {
         min_ts: (T0 + from) * S,
         max_ts: (T0 + to) * S,
@@ -37,51 +35,15 @@ fn loki_chunks() -> LokiChunks {
         bytes,
     };
     let labels = |p: &[(&str, &str)]| Labels::from_pairs(p.iter().copied());
-    LokiChunks(vec![
-        (labels(&[("app", "x"), ("env", "prod"), ("service_name", "x")]), chunk(0, 120, 3, 77)),
-        (labels(&[("app", "x"), ("env", "dev"), ("service_name", "x")]), chunk(0, 300, 2, 73)),
-        (labels(&[("app", "y"), ("env", "prod"), ("pod", "p1"), ("service_name", "y")]), chunk(10, 10, 1, 31)),
-    ])
-}
-
-impl StreamReader for LokiChunks {
-    fn streams(
-        &self,
-        tenant: &str,
-        start_ns: i64,
-        end_ns: i64,
-        select: &mut dyn FnMut(&Labels) -> bool,
-    ) -> Result<Vec<StreamRef>, ReadError> {
-        Ok(self
-            .0
-            .iter()
-            .filter(|(_, c)| tenant == "fake" && c.min_ts <= end_ns && c.max_ts >= start_ns)
-            .filter(|(l, _)| select(l))
-            .map(|(l, _)| StreamRef { id: balsa_model::stream_id(tenant, l), labels: l.clone() })
-            .collect())
-    }
-
-    fn entries_hinted(
-        &self,
-        _: &str,
-        _: StreamId,
-        _: i64,
-        _: i64,
-        _: balsa_model::Direction,
-        _: &balsa_model::LineHint,
-        _: &mut dyn FnMut(&Entry) -> bool,
-    ) -> Result<balsa_model::Skipped, ReadError> {
-        panic!("index endpoints never read entries")
-    }
-
-    fn chunk_stats(&self, tenant: &str, stream: StreamId, start: i64, end: i64) -> Result<Vec<ChunkStats>, ReadError> {
-        Ok(self
-            .0
-            .iter()
-            .filter(|(l, c)| balsa_model::stream_id(tenant, l) == stream && c.min_ts < end && c.max_ts >= start)
-            .map(|(_, c)| *c)
-            .collect())
-    }
+    let mut m = MemChunks::new();
+    m.push("fake", labels(&[("app", "x"), ("env", "prod"), ("service_name", "x")]), [chunk(0, 120, 3, 77)]);
+    m.push("fake", labels(&[("app", "x"), ("env", "dev"), ("service_name", "x")]), [chunk(0, 300, 2, 73)]);
+    m.push(
+        "fake",
+        labels(&[("app", "y"), ("env", "prod"), ("pod", "p1"), ("service_name", "y")]),
+        [chunk(10, 10, 1, 31)],
+    );
+    m
 }
 
 async fn call(readers: Vec<Arc<dyn StreamReader>>, req: Request<Body>) -> (StatusCode, String, String) {

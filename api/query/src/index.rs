@@ -390,7 +390,7 @@ fn for_each_stream<T: Send>(
 
 #[cfg(test)]
 mod tests {
-    use balsa_model::{Entry, MemStreams, StreamId};
+    use balsa_model::{Entry, MemChunks, MemStreams};
 
     use super::*;
 
@@ -402,65 +402,17 @@ mod tests {
     const T0: i64 = 1_796_488_791 * S;
     const NOW: i64 = 1_796_489_395 * S + 55 * MS;
 
-    /// A reader of fixed chunk statistics per stream.
-    #[derive(Default)]
-    struct Chunks(Vec<(Labels, Vec<ChunkStats>)>);
-
-    impl Chunks {
-        fn with(mut self, labels: &[(&str, &str)], chunks: &[(i64, i64, u64, u64)]) -> Self {
-            let chunks = chunks
-                .iter()
-                .map(|&(min_ts, max_ts, entries, bytes)| ChunkStats { min_ts, max_ts, entries, bytes })
-                .collect();
-            self.0.push((Labels::from_pairs(labels.iter().copied()), chunks));
-            self
-        }
+    /// Builds a reader of fixed chunk statistics per stream, of tenant `t`.
+    trait With {
+        fn with(self, labels: &[(&str, &str)], chunks: &[(i64, i64, u64, u64)]) -> Self;
     }
 
-    impl StreamReader for Chunks {
-        fn streams(
-            &self,
-            tenant: &str,
-            start_ns: i64,
-            end_ns: i64,
-            select: &mut dyn FnMut(&Labels) -> bool,
-        ) -> Result<Vec<balsa_model::StreamRef>, balsa_model::ReadError> {
-            Ok(self
-                .0
-                .iter()
-                .filter(|(_, c)| c.iter().any(|c| c.min_ts <= end_ns && c.max_ts >= start_ns))
-                .filter(|(l, _)| select(l))
-                .map(|(l, _)| balsa_model::StreamRef { id: balsa_model::stream_id(tenant, l), labels: l.clone() })
-                .collect())
-        }
-
-        fn entries_hinted(
-            &self,
-            _: &str,
-            _: StreamId,
-            _: i64,
-            _: i64,
-            _: balsa_model::Direction,
-            _: &balsa_model::LineHint,
-            _: &mut dyn FnMut(&Entry) -> bool,
-        ) -> Result<balsa_model::Skipped, balsa_model::ReadError> {
-            unreachable!("index statistics never read entries")
-        }
-
-        fn chunk_stats(
-            &self,
-            tenant: &str,
-            stream: StreamId,
-            start_ns: i64,
-            end_ns: i64,
-        ) -> Result<Vec<ChunkStats>, balsa_model::ReadError> {
-            Ok(self
-                .0
-                .iter()
-                .filter(|(l, _)| balsa_model::stream_id(tenant, l) == stream)
-                .flat_map(|(_, c)| c.iter().copied())
-                .filter(|c| c.min_ts < end_ns && c.max_ts >= start_ns)
-                .collect())
+    impl With for MemChunks {
+        fn with(mut self, labels: &[(&str, &str)], chunks: &[(i64, i64, u64, u64)]) -> Self {
+            let chunks =
+                chunks.iter().map(|&(min_ts, max_ts, entries, bytes)| ChunkStats { min_ts, max_ts, entries, bytes });
+            self.push("t", Labels::from_pairs(labels.iter().copied()), chunks);
+            self
         }
     }
 
@@ -489,7 +441,7 @@ mod tests {
     #[test]
     fn stats_count_overlapping_chunks_prorated_by_time() {
         // Two chunks of 10 s holding 100 entries and 1000 bytes each.
-        let r = Chunks::default()
+        let r = MemChunks::new()
             .with(&[("app", "a")], &[(0, 10 * S, 100, 1000), (20 * S, 30 * S, 100, 1000)])
             .with(&[("app", "b")], &[(5 * S, 5 * S, 1, 7)])
             .with(&[("app", "c")], &[(40 * S, 50 * S, 9, 99)]);
@@ -570,9 +522,9 @@ mod tests {
 
     /// The data pushed to the real Loki 3.7.6 for the comparison recorded in
     /// `volumes_aggregate_like_loki`: (labels, one chunk per stream).
-    fn loki_like() -> Chunks {
+    fn loki_like() -> MemChunks {
         let t = T0;
-        Chunks::default()
+        MemChunks::new()
             .with(&[("app", "x"), ("env", "prod")], &[(t, t + 120 * S, 3, 77)])
             .with(&[("app", "x"), ("env", "dev")], &[(t, t + 300 * S, 2, 73)])
             .with(&[("app", "y"), ("env", "prod"), ("pod", "p1")], &[(t + 10 * S, t + 10 * S, 1, 31)])
@@ -646,8 +598,8 @@ mod tests {
 
     #[test]
     fn volumes_merge_shards_and_enforce_the_series_limit() {
-        let a = Chunks::default().with(&[("app", "x"), ("pod", "1")], &[(0, 10 * S, 10, 100)]);
-        let b = Chunks::default()
+        let a = MemChunks::new().with(&[("app", "x"), ("pod", "1")], &[(0, 10 * S, 10, 100)]);
+        let b = MemChunks::new()
             .with(&[("app", "x"), ("pod", "2")], &[(0, 10 * S, 10, 50)])
             .with(&[("app", "z")], &[(0, 10 * S, 10, 60)]);
         let readers: [&dyn StreamReader; 2] = [&a, &b];

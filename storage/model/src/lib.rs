@@ -12,7 +12,9 @@ pub mod units;
 
 pub use entry::{Entry, PushRequest, StreamPush};
 pub use labels::{LabelPair, Labels};
-pub use read::{BytePattern, Direction, LineHint, MemStreams, Needle, ReadError, Skipped, StreamReader, StreamRef};
+pub use read::{
+    BytePattern, Direction, LineHint, MemChunks, MemStreams, Needle, ReadError, Skipped, StreamReader, StreamRef,
+};
 pub use tenant::{TenantId, TenantIdError};
 
 /// Identifies a stream within a tenant: a 64-bit fingerprint of the tenant and

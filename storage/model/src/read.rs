@@ -323,6 +323,72 @@ impl StreamReader for MemStreams {
     }
 }
 
+/// An in-memory [`StreamReader`] of chunk statistics only, for tests of the
+/// index endpoints: it holds no entries, and reading any panics.
+#[derive(Default, Debug, Clone)]
+pub struct MemChunks {
+    streams: Vec<(String, StreamRef, Vec<ChunkStats>)>,
+}
+
+impl MemChunks {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a stream of `tenant` with these chunks.
+    pub fn push(&mut self, tenant: &str, labels: Labels, chunks: impl IntoIterator<Item = ChunkStats>) {
+        let id = crate::stream_id(tenant, &labels);
+        self.streams.push((tenant.to_string(), StreamRef { id, labels }, chunks.into_iter().collect()));
+    }
+}
+
+impl StreamReader for MemChunks {
+    fn streams(
+        &self,
+        tenant: &str,
+        start_ns: i64,
+        end_ns: i64,
+        select: &mut dyn FnMut(&Labels) -> bool,
+    ) -> Result<Vec<StreamRef>, ReadError> {
+        Ok(self
+            .streams
+            .iter()
+            .filter(|(t, _, c)| t == tenant && c.iter().any(|c| c.min_ts <= end_ns && c.max_ts >= start_ns))
+            .filter(|(_, s, _)| select(&s.labels))
+            .map(|(_, s, _)| s.clone())
+            .collect())
+    }
+
+    fn entries_hinted(
+        &self,
+        _: &str,
+        _: StreamId,
+        _: i64,
+        _: i64,
+        _: Direction,
+        _: &LineHint,
+        _: &mut dyn FnMut(&Entry) -> bool,
+    ) -> Result<Skipped, ReadError> {
+        panic!("MemChunks holds chunk statistics only: the index endpoints never read entries")
+    }
+
+    fn chunk_stats(
+        &self,
+        tenant: &str,
+        stream: StreamId,
+        start_ns: i64,
+        end_ns: i64,
+    ) -> Result<Vec<ChunkStats>, ReadError> {
+        Ok(self
+            .streams
+            .iter()
+            .filter(|(t, s, _)| t == tenant && s.id == stream)
+            .flat_map(|(_, _, c)| c.iter().copied())
+            .filter(|c| c.min_ts < end_ns && c.max_ts >= start_ns)
+            .collect())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
