@@ -34,20 +34,10 @@ fn is_noop(f: &LabelFilter) -> bool {
         && simplify_label_regex(&m.value) == Some(LabelRegex::True))
 }
 
-/// The labels a label filter reads (`RequiredLabelNames`).
+/// The labels a label filter reads (`RequiredLabelNames`): a filter that
+/// matches everything reads none.
 fn filter_names(f: &LabelFilter, out: &mut Vec<String>) {
-    match f {
-        _ if is_noop(f) => {}
-        LabelFilter::Matcher(m) => out.push(m.name.clone()),
-        LabelFilter::Ip { name, .. }
-        | LabelFilter::Number { name, .. }
-        | LabelFilter::Duration { name, .. }
-        | LabelFilter::Bytes { name, .. } => out.push(name.clone()),
-        LabelFilter::And(a, b) | LabelFilter::Or(a, b) => {
-            filter_names(a, out);
-            filter_names(b, out);
-        }
-    }
+    super::filter_names_but(f, &is_noop, out);
 }
 
 /// The labels the stages read (Loki's `RequiredLabelNames` of the reduced

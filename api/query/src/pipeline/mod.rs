@@ -105,16 +105,27 @@ struct Prefilter {
 
 /// The labels a label filter reads.
 pub(crate) fn filter_names(f: &balsa_logql::LabelFilter, out: &mut Vec<String>) {
+    filter_names_but(f, &|_| false, out);
+}
+
+/// The labels a label filter reads, leaving out the parts `skip` names
+/// (at any depth of `and`/`or`).
+pub(crate) fn filter_names_but(
+    f: &balsa_logql::LabelFilter,
+    skip: &dyn Fn(&balsa_logql::LabelFilter) -> bool,
+    out: &mut Vec<String>,
+) {
     use balsa_logql::LabelFilter;
     match f {
+        _ if skip(f) => {}
         LabelFilter::Matcher(m) => out.push(m.name.clone()),
         LabelFilter::Ip { name, .. }
         | LabelFilter::Number { name, .. }
         | LabelFilter::Duration { name, .. }
         | LabelFilter::Bytes { name, .. } => out.push(name.clone()),
         LabelFilter::And(a, b) | LabelFilter::Or(a, b) => {
-            filter_names(a, out);
-            filter_names(b, out);
+            filter_names_but(a, skip, out);
+            filter_names_but(b, skip, out);
         }
     }
 }
