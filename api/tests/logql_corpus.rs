@@ -7,6 +7,8 @@
 //! All mismatches are collected and reported together by one failing test.
 //! `CORPUS_FILTER=substr` runs only cases whose name contains `substr`.
 
+mod json_compare;
+
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,6 +19,7 @@ use balsa_api::testing::{StaticBackend, app_state};
 use balsa_model::{Entry, LabelPair, Labels, MemStreams, StreamReader};
 use balsa_push::LimitsConfig;
 use http_body_util::BodyExt;
+use json_compare::{diff, same, truncate};
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -308,7 +311,7 @@ fn check(c: &Case, out: &Outcome) -> Option<String> {
         Ok(got) if same(&want, &got) => None,
         Ok(got) => {
             let mut diffs = Vec::new();
-            diff(&want, &got, "data", &mut diffs);
+            diff(&want, &got, ("expected", "got"), "data", &mut diffs);
             for d in diffs.iter().take(12) {
                 let _ = writeln!(msg, "  {d}");
             }
@@ -319,71 +322,6 @@ fn check(c: &Case, out: &Outcome) -> Option<String> {
             let _ = writeln!(msg, "  actual:   {}", truncate(&got.to_string(), 1500));
             Some(msg)
         }
-    }
-}
-
-fn truncate(s: &str, n: usize) -> String {
-    if s.len() <= n {
-        return s.to_string();
-    }
-    let mut end = n;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
-}
-
-/// Structural equality, except that two strings that both parse as finite
-/// numbers are equal within a relative 1e-9: Loki aggregates series in map
-/// order, so the last bits of float results are not part of its contract.
-fn same(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
-        }
-        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(v, w)| same(v, w)),
-        (Value::String(x), Value::String(y)) => x == y || close(x, y),
-        _ => a == b,
-    }
-}
-
-fn close(x: &str, y: &str) -> bool {
-    match (x.parse::<f64>(), y.parse::<f64>()) {
-        (Ok(a), Ok(b)) if a.is_finite() && b.is_finite() => (a - b).abs() <= 1e-9 * a.abs().max(b.abs()),
-        _ => false,
-    }
-}
-
-/// A structural diff: paths where the two values differ.
-fn diff(want: &Value, got: &Value, path: &str, out: &mut Vec<String>) {
-    match (want, got) {
-        (Value::Object(a), Value::Object(b)) => {
-            for (k, va) in a {
-                match b.get(k) {
-                    Some(vb) => diff(va, vb, &format!("{path}.{k}"), out),
-                    None => out.push(format!("{path}.{k}: missing (expected {})", truncate(&va.to_string(), 200))),
-                }
-            }
-            for (k, vb) in b {
-                if !a.contains_key(k) {
-                    out.push(format!("{path}.{k}: unexpected {}", truncate(&vb.to_string(), 200)));
-                }
-            }
-        }
-        (Value::Array(a), Value::Array(b)) => {
-            if a.len() != b.len() {
-                out.push(format!("{path}: expected {} elements, got {}", a.len(), b.len()));
-            }
-            for (i, (va, vb)) in a.iter().zip(b.iter()).enumerate() {
-                diff(va, vb, &format!("{path}[{i}]"), out);
-            }
-        }
-        _ if !same(want, got) => out.push(format!(
-            "{path}: expected {}, got {}",
-            truncate(&want.to_string(), 200),
-            truncate(&got.to_string(), 200)
-        )),
-        _ => {}
     }
 }
 

@@ -15,6 +15,8 @@
 //! `GOLDEN_FILTER=substr` asks only the requests whose name contains substr.
 
 mod common;
+#[path = "../../api/tests/json_compare/mod.rs"]
+mod json_compare;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -23,6 +25,7 @@ use std::time::Instant;
 
 use common::reqwest::blocking_client as client;
 use common::{Balsa, enc};
+use json_compare::{diff, same, truncate};
 use serde_json::Value;
 
 fn golden_dir() -> PathBuf {
@@ -304,73 +307,6 @@ fn normalize(v: &Value, endpoint: &str) -> Value {
     v
 }
 
-/// Structural equality; numbers, and strings that both parse as finite
-/// numbers, are equal within a relative 1e-9 (Loki sums in map order).
-fn same(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
-        }
-        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(v, w)| same(v, w)),
-        (Value::String(x), Value::String(y)) => {
-            x == y || matches!((x.parse::<f64>(), y.parse::<f64>()), (Ok(p), Ok(q)) if close(p, q))
-        }
-        (Value::Number(x), Value::Number(y)) => match (x.as_f64(), y.as_f64()) {
-            (Some(p), Some(q)) => p == q || close(p, q),
-            _ => x == y,
-        },
-        _ => a == b,
-    }
-}
-
-fn close(a: f64, b: f64) -> bool {
-    a.is_finite() && b.is_finite() && (a - b).abs() <= 1e-9 * a.abs().max(b.abs())
-}
-
-fn truncate(s: &str, n: usize) -> String {
-    if s.len() <= n {
-        return s.to_string();
-    }
-    let mut end = n;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
-}
-
-/// Paths where two values differ.
-fn diff(want: &Value, got: &Value, path: &str, out: &mut Vec<String>) {
-    match (want, got) {
-        (Value::Object(a), Value::Object(b)) => {
-            for (k, va) in a {
-                match b.get(k) {
-                    Some(vb) => diff(va, vb, &format!("{path}.{k}"), out),
-                    None => out.push(format!("{path}.{k}: missing (Loki: {})", truncate(&va.to_string(), 300))),
-                }
-            }
-            for (k, vb) in b {
-                if !a.contains_key(k) {
-                    out.push(format!("{path}.{k}: unexpected {}", truncate(&vb.to_string(), 300)));
-                }
-            }
-        }
-        (Value::Array(a), Value::Array(b)) => {
-            if a.len() != b.len() {
-                out.push(format!("{path}: Loki has {} elements, Balsa {}", a.len(), b.len()));
-            }
-            for (i, (va, vb)) in a.iter().zip(b.iter()).enumerate() {
-                diff(va, vb, &format!("{path}[{i}]"), out);
-            }
-        }
-        _ if !same(want, got) => out.push(format!(
-            "{path}: Loki {}, Balsa {}",
-            truncate(&want.to_string(), 300),
-            truncate(&got.to_string(), 300)
-        )),
-        _ => {}
-    }
-}
-
 /// Whether Balsa's error body says Loki's error text. Where Loki's text
 /// varies from run to run (the failing series a pipeline error names),
 /// regen.py wrote `…`, which matches anything.
@@ -407,7 +343,7 @@ fn compare(g: &Golden, endpoint: &str, out: &Outcome) -> Option<String> {
                 let (want, got) = (normalize(loki, endpoint), normalize(&balsa, endpoint));
                 if !same(&want, &got) {
                     let mut diffs = Vec::new();
-                    diff(&want, &got, "body", &mut diffs);
+                    diff(&want, &got, ("Loki", "Balsa"), "body", &mut diffs);
                     for d in diffs.iter().take(15) {
                         let _ = writeln!(msg, "  {d}");
                     }
