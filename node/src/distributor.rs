@@ -24,12 +24,7 @@ pub struct Distributor {
     /// With an object store, each shard first adopts the chunks the bucket
     /// holds (disaster recovery); until every shard has, answers would be
     /// silently incomplete, so the node is not ready and queries fail.
-    adoption: Option<Adoption>,
-}
-
-/// Whether every shard has applied its adoption marker; checked until true.
-struct Adoption {
-    done: std::sync::atomic::AtomicBool,
+    adoption: Option<Arc<crate::tiering::Adoption>>,
 }
 
 impl Distributor {
@@ -44,24 +39,14 @@ impl Distributor {
     }
 
     /// Queries and `/ready` wait for every shard to adopt the bucket's chunks.
-    pub fn with_object_store(mut self) -> Self {
-        self.adoption = Some(Adoption { done: false.into() });
+    pub fn with_object_store(mut self, adoption: Arc<crate::tiering::Adoption>) -> Self {
+        self.adoption = Some(adoption);
         self
     }
 
     /// The first shard whose adoption marker this node has not applied yet.
     fn shard_still_adopting(&self) -> Option<u32> {
-        let adoption = self.adoption.as_ref()?;
-        if adoption.done.load(std::sync::atomic::Ordering::Acquire) {
-            return None;
-        }
-        let kv = self.raft.db().sm_kv();
-        // One point read per shard, and only until all are done.
-        let pending = (0..self.raft.shard_count()).find(|&s| !balsa_storage::tier::adopted(&kv, s).unwrap_or(false));
-        if pending.is_none() {
-            adoption.done.store(true, std::sync::atomic::Ordering::Release);
-        }
-        pending
+        self.adoption.as_ref()?.first_pending(&self.raft)
     }
 
     /// Groups the request's streams by shard, as commands.

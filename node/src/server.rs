@@ -160,6 +160,7 @@ pub async fn run(cfg: Config, ignored_keys: Vec<crate::loki_keys::Ignored>) -> a
         RaftNode::open(node_id, &data_dir, cfg.cluster.shards, cfg.ingester.clone(), RaftConfig::default(), cluster)
             .await
             .context("open shard groups")?;
+    let adoption = Arc::new(crate::tiering::Adoption::default());
     let uploader = object_store.clone().map(|store| {
         let cache_bytes = cfg.chunk_store_config.chunk_cache_config.embedded_cache.max_bytes();
         let store: Arc<dyn ObjectStore> = store;
@@ -174,6 +175,7 @@ pub async fn run(cfg: Config, ignored_keys: Vec<crate::loki_keys::Ignored>) -> a
                 max_pending: cfg.storage_config.max_pending_uploads,
                 sweep_interval: cfg.storage_config.orphan_sweep_interval.0,
                 orphan_grace: cfg.storage_config.orphan_grace_period.0,
+                adoption: Arc::clone(&adoption),
             }
             .run(),
         )
@@ -235,7 +237,8 @@ pub async fn run(cfg: Config, ignored_keys: Vec<crate::loki_keys::Ignored>) -> a
     }
     let distributor =
         Distributor::new(Arc::clone(&raft), cfg.ingester.max_chunk_age.as_nanos_i64(), Arc::clone(&overrides));
-    let distributor = Arc::new(if object_store.is_some() { distributor.with_object_store() } else { distributor });
+    let distributor =
+        Arc::new(if object_store.is_some() { distributor.with_object_store(adoption) } else { distributor });
     let ruler = start_ruler(&cfg, &raft, &distributor, &overrides)?;
     let cfg_for_http = cfg.clone();
     let state = AppState {

@@ -31,6 +31,34 @@ pub struct Uploader {
     /// Objects younger than this are never swept: an upload whose Raft
     /// entry is still on its way must not lose its object.
     pub orphan_grace: Duration,
+    /// Whether this node has applied every shard's adoption marker (shared
+    /// with the distributor, which holds queries and `/ready` until then).
+    pub adoption: Arc<Adoption>,
+}
+
+/// Whether every shard's adoption marker (the bucket's chunks taken in
+/// once, for a recovery from the bucket) is applied on this node. Read from
+/// the state machine until it is; latched from then on.
+#[derive(Debug, Default)]
+pub struct Adoption {
+    done: std::sync::atomic::AtomicBool,
+}
+
+impl Adoption {
+    /// The first shard whose marker this node has not applied yet.
+    pub fn first_pending(&self, raft: &RaftNode) -> Option<u32> {
+        use std::sync::atomic::Ordering;
+        if self.done.load(Ordering::Acquire) {
+            return None;
+        }
+        let kv = raft.db().sm_kv();
+        // One point read per shard, and only until all are done.
+        let pending = (0..raft.shard_count()).find(|&s| !tier::adopted(&kv, s).unwrap_or(false));
+        if pending.is_none() {
+            self.done.store(true, Ordering::Release);
+        }
+        pending
+    }
 }
 
 /// What one round did.
@@ -40,8 +68,6 @@ pub struct Round {
     pub adopted: usize,
     pub swept: usize,
     pub failed: bool,
-    /// Shards whose adoption marker this node has not applied yet.
-    pub unadopted: usize,
 }
 
 /// The pause between rounds while some shard has not adopted the bucket yet.
@@ -66,7 +92,7 @@ impl Uploader {
             }
             pause = if round.failed {
                 (pause.max(self.interval) * 2).min(MAX_BACKOFF)
-            } else if round.unadopted > 0 {
+            } else if self.adoption.first_pending(&self.raft).is_some() {
                 ADOPTION_POLL.min(self.interval)
             } else {
                 self.interval
@@ -82,16 +108,12 @@ impl Uploader {
         let mut round = Round::default();
         let mut listing: Option<Vec<ObjectInfo>> = None;
         for shard in 0..self.raft.shard_count() {
-            let kv = self.raft.db().sm_kv();
-            let adopted = blocking(move || tier::adopted(&kv, shard)).await.unwrap_or(false);
-            if !adopted {
-                round.unadopted += 1;
-            }
             if !self.raft.is_leader(shard) {
                 continue;
             }
             let result = async {
-                if !adopted {
+                let kv = self.raft.db().sm_kv();
+                if !blocking(move || tier::adopted(&kv, shard)).await? {
                     round.adopted += self.adopt_shard(shard, &mut listing).await?;
                 }
                 round.uploaded += self.upload_shard(shard).await?;

@@ -559,7 +559,8 @@ impl RaftNode {
     pub fn ready(&self) -> bool {
         use std::sync::atomic::Ordering;
         self.groups.iter().all(|g| {
-            let m = g.raft.metrics().borrow_watched().clone();
+            let metrics = g.raft.metrics();
+            let m = metrics.borrow_watched();
             if m.current_leader.is_none() {
                 return false;
             }
