@@ -71,61 +71,48 @@ impl Reference {
         Self { blocks, flags }
     }
 
+    /// The block a type text refers to (`<server>` → `server`), if it is one.
+    fn block_of<'a>(&self, type_: &'a str) -> Option<&'a str> {
+        let name = type_.strip_prefix('<')?.strip_suffix('>')?;
+        self.blocks.contains_key(name).then_some(name)
+    }
+
     /// Walks `path` from the top level through inline sections and block
-    /// references.
-    fn resolve(&self, path: &[&str]) -> Option<LokiKey> {
+    /// references: a section (the block it is in and its path there), a
+    /// leaf (its type text; what lies below is not walked), or nothing.
+    fn walk(&self, path: &[&str]) -> Option<Walked<'_>> {
         let mut block = "root";
         let mut rel = String::new();
-        for (i, seg) in path.iter().enumerate() {
+        for seg in path {
             if !rel.is_empty() {
                 rel.push('.');
             }
             rel.push_str(seg);
             let type_ = self.blocks.get(block)?.get(&rel)?;
-            let last = i + 1 == path.len();
-            match type_.as_str() {
-                "{}" => {
-                    if last {
-                        return Some(LokiKey::Section);
-                    }
-                }
-                t if t.starts_with('<') && self.blocks.contains_key(&t[1..t.len() - 1]) => {
-                    if last {
-                        return Some(LokiKey::Section);
-                    }
-                    block = &t[1..t.len() - 1];
-                    rel.clear();
-                }
-                t => return Some(LokiKey::Leaf { type_: t.to_string() }),
+            if let Some(inner) = self.block_of(type_) {
+                block = inner;
+                rel.clear();
+            } else if type_ != "{}" {
+                return Some(Walked::Leaf(type_));
             }
         }
-        None
+        Some(Walked::Section { block, prefix: rel })
+    }
+
+    fn resolve(&self, path: &[&str]) -> Option<LokiKey> {
+        if path.is_empty() {
+            return None;
+        }
+        Some(match self.walk(path)? {
+            Walked::Section { .. } => LokiKey::Section,
+            Walked::Leaf(t) => LokiKey::Leaf { type_: t.to_string() },
+        })
     }
 
     /// The keys directly under `path` (a section), for suggestions.
     fn children(&self, path: &[&str]) -> Vec<String> {
-        let (block, prefix) = if path.is_empty() {
-            ("root".to_string(), String::new())
-        } else {
-            let mut block = "root".to_string();
-            let mut rel = String::new();
-            for seg in path {
-                if !rel.is_empty() {
-                    rel.push('.');
-                }
-                rel.push_str(seg);
-                match self.blocks.get(&block).and_then(|b| b.get(&rel)) {
-                    Some(t) if t.starts_with('<') && self.blocks.contains_key(&t[1..t.len() - 1]) => {
-                        block = t[1..t.len() - 1].to_string();
-                        rel.clear();
-                    }
-                    Some(t) if t == "{}" => {}
-                    _ => return Vec::new(),
-                }
-            }
-            (block, rel)
-        };
-        let Some(keys) = self.blocks.get(&block) else { return Vec::new() };
+        let Some(Walked::Section { block, prefix }) = self.walk(path) else { return Vec::new() };
+        let Some(keys) = self.blocks.get(block) else { return Vec::new() };
         keys.keys()
             .filter_map(|k| {
                 let rest = if prefix.is_empty() { k.as_str() } else { k.strip_prefix(&prefix)?.strip_prefix('.')? };
@@ -133,6 +120,12 @@ impl Reference {
             })
             .collect()
     }
+}
+
+/// Where a path leads in Loki's reference.
+enum Walked<'r> {
+    Section { block: &'r str, prefix: String },
+    Leaf(&'r str),
 }
 
 /// What Loki's configuration reference says about `path` (`["server",
