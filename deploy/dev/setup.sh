@@ -44,6 +44,12 @@ if [ "${BALSA_SETUP_PYTHON:-1}" = "1" ]; then
     echo "setup: installing python test packages with pip" >&2
     python3 -m pip install -q --disable-pip-version-check python-logging-loki pytest requests
   fi
+  # kubernetes-validate: the deploy tests check the rendered manifests against
+  # Kubernetes' schemas offline (kubectl cannot validate without a cluster).
+  if ! python3 -c 'import kubernetes_validate' >/dev/null 2>&1; then
+    echo "setup: installing kubernetes-validate (manifest checks) with pip" >&2
+    python3 -m pip install -q --disable-pip-version-check kubernetes-validate
+  fi
   # moto_server: the real S3 server the tiering tests start.
   if ! command -v moto_server >/dev/null 2>&1 && ! python3 -c 'import moto.server, flask_cors' >/dev/null 2>&1; then
     echo "setup: installing moto[server] (S3 for the tiering tests) with pip" >&2

@@ -92,6 +92,16 @@ impl ServerConfig {
     pub fn http_addr(&self) -> String {
         join_host_port(&self.http_listen_address, self.http_listen_port)
     }
+    /// The URL of this node's own `/ready`, for `-health-check`: a wildcard
+    /// listen address is asked on loopback.
+    pub fn ready_url(&self) -> String {
+        let host = match self.http_listen_address.trim() {
+            "" | "0.0.0.0" => "127.0.0.1",
+            "::" | "[::]" => "[::1]",
+            h => h,
+        };
+        format!("http://{}/ready", join_host_port(host, self.http_listen_port))
+    }
     /// `address:port` for the gRPC (peer) listener (IPv6 addresses bracketed).
     pub fn grpc_addr(&self) -> String {
         join_host_port(&self.grpc_listen_address, self.grpc_listen_port)
@@ -345,6 +355,8 @@ pub struct LoadInfo {
     pub ignored_keys: Vec<crate::loki_keys::Ignored>,
     /// `-verify-config`: validate the config, report, and exit.
     pub verify_config: bool,
+    /// `-health-check`: ask the running node's `/ready`, and exit 0 when ready.
+    pub health_check: bool,
 }
 
 // ---------------------------------------------------------------------------
@@ -358,6 +370,10 @@ const META_FLAGS: &[(&str, &str)] = &[
     ("print-config-stderr", "print the effective config (secrets masked) to stderr at start"),
     ("version", "print the version and exit"),
     ("verify-config", "load and validate the config, list the Loki keys it ignores, and exit (0 when valid)"),
+    (
+        "health-check",
+        "ask the node this config describes for /ready and exit 0 when it is ready, 1 when not: a container health check that needs no shell or curl",
+    ),
     ("help", "print this help and exit"),
 ];
 
@@ -375,6 +391,7 @@ enum MetaFlag {
     Version,
     Help,
     VerifyConfig,
+    HealthCheck,
 }
 
 fn meta_flag(name: &str) -> Option<MetaFlag> {
@@ -384,6 +401,7 @@ fn meta_flag(name: &str) -> Option<MetaFlag> {
         "print-config-stderr" | "print_config_stderr" => MetaFlag::PrintConfig,
         "version" => MetaFlag::Version,
         "verify-config" | "verify_config" => MetaFlag::VerifyConfig,
+        "health-check" | "health_check" => MetaFlag::HealthCheck,
         "help" | "h" => MetaFlag::Help,
         _ => return None,
     })
@@ -476,6 +494,7 @@ impl Config {
                 Some(MetaFlag::Version) => info.version = as_bool()?,
                 Some(MetaFlag::Help) => info.help = as_bool()?,
                 Some(MetaFlag::VerifyConfig) => info.verify_config = as_bool()?,
+                Some(MetaFlag::HealthCheck) => info.health_check = as_bool()?,
                 None => match loki_only {
                     Some(path) => info.ignored_keys.push(crate::loki_keys::Ignored {
                         key: format!("{path} (flag {flag})"),
@@ -1612,6 +1631,20 @@ ingester:
         load_ok(&["-runtime_config.period=0"], &[]);
         let msg = load_err(&["-runtime_config.file=r.yaml", "-runtime_config.period=0"], &[]);
         assert!(msg.starts_with("invalid config key \"runtime_config.period\""), "{msg}");
+    }
+
+    #[test]
+    fn health_check_asks_the_configured_listener() {
+        let (c, info) = load(&["-health-check", "-server.http_listen_port=3105"], &[]).unwrap();
+        assert!(info.health_check);
+        assert_eq!(c.server.ready_url(), "http://127.0.0.1:3105/ready");
+        let c = load_ok(&["-server.http_listen_address=10.1.2.3"], &[]);
+        assert_eq!(c.server.ready_url(), "http://10.1.2.3:3100/ready");
+        let c = load_ok(&["-server.http_listen_address=::"], &[]);
+        assert_eq!(c.server.ready_url(), "http://[::1]:3100/ready");
+        let c = load_ok(&["-server.http_listen_address=fd00::1"], &[]);
+        assert_eq!(c.server.ready_url(), "http://[fd00::1]:3100/ready");
+        assert!(!load(&[], &[]).unwrap().1.health_check);
     }
 
     #[test]

@@ -37,6 +37,9 @@ fn main() -> anyhow::Result<()> {
         println!("config is valid");
         return Ok(());
     }
+    if info.health_check {
+        std::process::exit(health_check(&cfg.server.ready_url()));
+    }
     if info.print_config_stderr {
         eprint!("{}", cfg.to_yaml_masked());
     }
@@ -60,4 +63,35 @@ fn main() -> anyhow::Result<()> {
         std::process::exit(1);
     }
     Ok(())
+}
+
+/// `-health-check`: GET the node's own `/ready`; 0 when it answers 200, else
+/// 1 with the reason on stderr. Images built `FROM scratch` have no curl, so
+/// Docker's HEALTHCHECK runs the binary itself.
+fn health_check(url: &str) -> i32 {
+    let ask = async {
+        let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(3)).build()?;
+        let resp = client.get(url).send().await?;
+        let status = resp.status();
+        let body = resp.text().await.unwrap_or_default();
+        Ok::<_, reqwest::Error>((status, body))
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("balsa: health check: {e}");
+            return 1;
+        }
+    };
+    match runtime.block_on(ask) {
+        Ok((status, _)) if status.is_success() => 0,
+        Ok((status, body)) => {
+            eprintln!("balsa: {url}: {status}: {}", body.trim());
+            1
+        }
+        Err(e) => {
+            eprintln!("balsa: {url}: {e}");
+            1
+        }
+    }
 }

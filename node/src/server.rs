@@ -51,7 +51,8 @@ fn cluster_spec(cfg: &Config) -> anyhow::Result<ClusterSpec> {
     let id = cfg.node_id(&crate::config::system_hostname());
     if !peers.is_empty() && !peers.contains_key(&id) {
         anyhow::bail!(
-            "node id {id} has no entry in cluster.peers ({} peers; node i is peers[i]): set cluster.node_id or use a hostname ending in -<ordinal>",
+            "node id {id} has no entry in cluster.peers ({} peers; node i is peers[i]): set cluster.node_id or use a hostname ending in -<ordinal>; adding a node beyond cluster.peers (kubectl scale above {}) is not supported yet, and nothing was written",
+            peers.len(),
             peers.len()
         );
     }

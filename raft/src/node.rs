@@ -863,8 +863,27 @@ impl RaftNode {
 
 /// On a leader: whether `node`'s replica has matched the leader's last log
 /// entry (a safe target for a leadership transfer).
+/// How recently a follower must have acknowledged this leader for it to
+/// receive leadership: four heartbeats.
+const ACKED_WITHIN: Duration = Duration::from_secs(1);
+
+/// Whether `node` can take over a group this node leads: it has every entry
+/// of the leader's log and answered lately. An idle group's unreachable
+/// follower still matches the whole log; handing it leadership would leave
+/// the group leaderless until an election, again at each rebalance.
 fn replica_caught_up(m: &openraft::RaftMetrics<TypeConfig>, node: NodeId) -> bool {
-    m.replication.as_ref().and_then(|r| r.get(&node)).is_some_and(|l| l.as_ref().map(|l| l.index) == m.last_log_index)
+    use openraft::Instant as _;
+    let matched = m
+        .replication
+        .as_ref()
+        .and_then(|r| r.get(&node))
+        .is_some_and(|l| l.as_ref().map(|l| l.index) == m.last_log_index);
+    let answered = m
+        .heartbeat
+        .as_ref()
+        .and_then(|h| h.get(&node))
+        .is_some_and(|t| t.as_ref().is_some_and(|t| t.elapsed() < ACKED_WITHIN));
+    matched && answered
 }
 
 fn shard_dir(snapshots: &Path, shard: u32) -> PathBuf {

@@ -13,6 +13,8 @@ use balsa_raft::ProposeError;
 use harness::{ANNOUNCED, Cluster, Line, NodeId, Opts, captured, eventually};
 
 const SECOND: Duration = Duration::from_secs(1);
+/// raft/src/node.rs ACKED_WITHIN: a follower silent longer cannot take leadership.
+const ACKED: Duration = Duration::from_secs(1);
 
 fn timed(name: &str) -> impl Drop {
     struct T(String, Instant);
@@ -428,6 +430,44 @@ async fn rebalance_spreads_leaders() {
     for shard in 0..c.shards() {
         acked.extend(c.push(2, shard, 1).await.expect("push after the moves"));
     }
+    c.assert_every_node_reads(&acked).await;
+    c.shutdown().await;
+}
+
+/// 7b. A node cut off keeps matching the whole log of every idle group it
+/// does not lead; rebalancing must not hand it leadership (each such move
+/// left a group leaderless until an election, again at every round).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rebalance_never_moves_leadership_to_an_unreachable_node() {
+    let _t = timed("rebalance_unreachable");
+    let c = Cluster::start(Opts { shards: 6, ..Opts::default() }).await;
+    let deadline = Instant::now() + 15 * SECOND;
+    while c.leader_counts().get(&2).copied().unwrap_or(0) == 0 {
+        assert!(Instant::now() < deadline, "node 2 never got a leader: {:?}", c.leader_counts());
+        for id in c.ids() {
+            c.node(id).rebalance_leaders().await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    c.isolate(2);
+    eventually(10 * SECOND, "nodes 0 and 1 lead every group", || {
+        let counts = c.leader_counts();
+        counts.get(&2).copied().unwrap_or(0) == 0 && counts.values().sum::<usize>() == c.shards() as usize
+    })
+    .await;
+    tokio::time::sleep(2 * ACKED).await;
+    for round in 0..3 {
+        for id in [0, 1] {
+            assert_eq!(c.node(id).rebalance_leaders().await, 0, "round {round}: node {id} moved leadership");
+        }
+    }
+    c.node(0).hand_off_leadership(2 * SECOND).await;
+    assert_eq!(c.leader_counts().get(&2).copied().unwrap_or(0), 0, "leadership went to the cut-off node");
+    let mut acked = Vec::new();
+    for shard in 0..c.shards() {
+        acked.extend(c.push(1, shard, 1).await.expect("every group keeps a leader"));
+    }
+    c.heal();
     c.assert_every_node_reads(&acked).await;
     c.shutdown().await;
 }
