@@ -351,7 +351,14 @@ def test_network_disconnect_refuses_writes_then_converges(cluster):
 
 def test_node_with_a_lost_volume_is_rebuilt(cluster):
     node = "balsa-2"
+    # SIGTERM to PID 1 (balsa itself): a clean exit well within the grace period.
+    started = time.time()
     cluster.compose("stop", "-t", "60", node)
+    took = time.time() - started
+    assert cluster.inspect(node, "{{.State.ExitCode}}") == "0", cluster.logs([node], tail=20)
+    assert took < 40, f"docker stop took {took:.1f}s"
+    assert "balsa stopped" in cluster.logs([node], tail=20)
+    print(f"stop on SIGTERM: {took:.1f}s, exit code 0")
     cluster.compose("rm", "-f", node)
     _run(["docker", "volume", "rm", f"{cluster.project}_data-2"])
     with Load(cluster, "rebuild", nodes=["balsa-0", "balsa-1"]) as load:

@@ -649,7 +649,7 @@ impl RaftNode {
             // A target must be caught up with this leader's log.
             let target = count
                 .iter()
-                .filter(|(id, _)| **id != self.id && replica_caught_up(&m, **id))
+                .filter(|(id, _)| **id != self.id && self.can_take_over(&m, **id))
                 .min_by_key(|(id, c)| (**c, **id))
                 .map(|(id, _)| *id);
             let Some(target) = target else { continue };
@@ -680,7 +680,7 @@ impl RaftNode {
             if m.current_leader != Some(self.id) {
                 continue;
             }
-            let caught_up: Vec<NodeId> = others.iter().copied().filter(|n| replica_caught_up(&m, *n)).collect();
+            let caught_up: Vec<NodeId> = others.iter().copied().filter(|n| self.can_take_over(&m, *n)).collect();
             if caught_up.is_empty() {
                 continue;
             }
@@ -701,6 +701,15 @@ impl RaftNode {
     /// whatever followers last heard from the old one.
     fn peer_restarted_after(&self, node: NodeId, since: Instant) -> bool {
         self.liveness.restarted_at.lock().expect("liveness lock").get(&node).is_some_and(|t| *t > since)
+    }
+
+    /// Whether `node` can take over a group this node leads: it holds the
+    /// leader's whole log and answers pings. A cut-off follower of an idle
+    /// (or quiesced) group still matches the whole log; handing it the
+    /// leadership left the group leaderless until an election, again at
+    /// every rebalance.
+    fn can_take_over(&self, m: &openraft::RaftMetrics<TypeConfig>, node: NodeId) -> bool {
+        replica_caught_up(m, node) && self.peer_alive(node)
     }
 
     fn peer_alive(&self, node: NodeId) -> bool {
@@ -863,27 +872,8 @@ impl RaftNode {
 
 /// On a leader: whether `node`'s replica has matched the leader's last log
 /// entry (a safe target for a leadership transfer).
-/// How recently a follower must have acknowledged this leader for it to
-/// receive leadership: four heartbeats.
-const ACKED_WITHIN: Duration = Duration::from_secs(1);
-
-/// Whether `node` can take over a group this node leads: it has every entry
-/// of the leader's log and answered lately. An idle group's unreachable
-/// follower still matches the whole log; handing it leadership would leave
-/// the group leaderless until an election, again at each rebalance.
 fn replica_caught_up(m: &openraft::RaftMetrics<TypeConfig>, node: NodeId) -> bool {
-    use openraft::Instant as _;
-    let matched = m
-        .replication
-        .as_ref()
-        .and_then(|r| r.get(&node))
-        .is_some_and(|l| l.as_ref().map(|l| l.index) == m.last_log_index);
-    let answered = m
-        .heartbeat
-        .as_ref()
-        .and_then(|h| h.get(&node))
-        .is_some_and(|t| t.as_ref().is_some_and(|t| t.elapsed() < ACKED_WITHIN));
-    matched && answered
+    m.replication.as_ref().and_then(|r| r.get(&node)).is_some_and(|l| l.as_ref().map(|l| l.index) == m.last_log_index)
 }
 
 fn shard_dir(snapshots: &Path, shard: u32) -> PathBuf {

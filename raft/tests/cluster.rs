@@ -13,8 +13,8 @@ use balsa_raft::ProposeError;
 use harness::{ANNOUNCED, Cluster, Line, NodeId, Opts, captured, eventually};
 
 const SECOND: Duration = Duration::from_secs(1);
-/// raft/src/node.rs ACKED_WITHIN: a follower silent longer cannot take leadership.
-const ACKED: Duration = Duration::from_secs(1);
+/// raft/src/node.rs PEER_DOWN_AFTER: a peer unanswered this long is down.
+const PEER_DOWN: Duration = Duration::from_millis(1200);
 
 fn timed(name: &str) -> impl Drop {
     struct T(String, Instant);
@@ -455,7 +455,7 @@ async fn rebalance_never_moves_leadership_to_an_unreachable_node() {
         counts.get(&2).copied().unwrap_or(0) == 0 && counts.values().sum::<usize>() == c.shards() as usize
     })
     .await;
-    tokio::time::sleep(2 * ACKED).await;
+    tokio::time::sleep(2 * PEER_DOWN).await;
     for round in 0..3 {
         for id in [0, 1] {
             assert_eq!(c.node(id).rebalance_leaders().await, 0, "round {round}: node {id} moved leadership");

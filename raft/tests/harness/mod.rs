@@ -63,6 +63,8 @@ struct Member {
     node: Option<Arc<RaftNode>>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<Result<(), balsa_raft::RaftError>>>,
+    /// The peer pings the binary runs too (`RaftNode::run_liveness`).
+    liveness: Option<JoinHandle<()>>,
 }
 
 pub struct Cluster {
@@ -88,7 +90,10 @@ impl Cluster {
             let dir = root.path().join(format!("node-{id}"));
             std::fs::create_dir_all(&dir).expect("node dir");
             peers.insert(id, addr.to_string());
-            members.insert(id, Member { dir, addr, listener: Some(listener), node: None, stop: None, server: None });
+            members.insert(
+                id,
+                Member { dir, addr, listener: Some(listener), node: None, stop: None, server: None, liveness: None },
+            );
         }
         Self { opts, filter: Arc::new(NetFilter::new()), peers, members, ts: AtomicI64::new(0), _root: root }
     }
@@ -157,6 +162,7 @@ impl Cluster {
                 })
                 .await
         });
+        member.liveness = Some(tokio::spawn(Arc::clone(&node).run_liveness()));
         member.node = Some(Arc::clone(&node));
         member.stop = Some(tx);
         member.server = Some(server);
@@ -191,6 +197,10 @@ impl Cluster {
     pub async fn stop(&mut self, id: NodeId) {
         let member = self.members.get_mut(&id).expect("known node");
         let node = member.node.take().unwrap_or_else(|| panic!("node {id} is not running"));
+        if let Some(liveness) = member.liveness.take() {
+            liveness.abort();
+            let _ = liveness.await;
+        }
         node.shutdown().await;
         let _ = member.stop.take().expect("stop signal").send(());
         let server = member.server.take().expect("server task");
