@@ -50,6 +50,13 @@ if [ "${BALSA_SETUP_PYTHON:-1}" = "1" ]; then
     echo "setup: installing kubernetes-validate (manifest checks) with pip" >&2
     python3 -m pip install -q --disable-pip-version-check kubernetes-validate
   fi
+  # The container tests (deploy/tests) need a running Docker daemon; start an
+  # installed one that is stopped, if we may. Without one they say SKIPPED.
+  if command -v docker >/dev/null 2>&1 && ! docker info >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
+    echo "setup: starting the docker daemon for the container tests" >&2
+    service docker start >/dev/null 2>&1 || (nohup dockerd >/tmp/dockerd.log 2>&1 &)
+    for _ in $(seq 1 30); do docker info >/dev/null 2>&1 && break; sleep 1; done
+  fi
   # moto_server: the real S3 server the tiering tests start.
   if ! command -v moto_server >/dev/null 2>&1 && ! python3 -c 'import moto.server, flask_cors' >/dev/null 2>&1; then
     echo "setup: installing moto[server] (S3 for the tiering tests) with pip" >&2
