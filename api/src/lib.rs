@@ -11,6 +11,7 @@ pub mod error;
 pub mod format_query;
 pub mod index;
 pub mod ops;
+pub mod otlp;
 pub mod params;
 pub mod push;
 pub mod query;

@@ -6,7 +6,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use balsa_model::PushRequest;
+use balsa_model::{PushRequest, TenantId};
 
 use crate::error::{ApiError, ApiResult};
 use crate::router::AppState;
@@ -55,8 +55,22 @@ async fn handle(state: AppState, headers: HeaderMap, body: Bytes, legacy: bool) 
     let tenant = tenant_of(&headers, state.config.auth_enabled)?;
     let received_bytes = body.len();
     let request = decode(&state, &headers, body, legacy).await?;
+    ingest(&state, &tenant, request, received_bytes, None, started).await
+}
+
+/// What every push path shares once its body is decoded: validation (with
+/// `validator` in place of the tenant's own when given), rate limits, the
+/// write acknowledged by a quorum, and one grouped error.
+pub(crate) async fn ingest(
+    state: &AppState,
+    tenant: &TenantId,
+    request: PushRequest,
+    received_bytes: usize,
+    validator: Option<&balsa_push::Validator>,
+    started: Instant,
+) -> ApiResult<()> {
     let now_ns = state.now_ns();
-    let validated = state.validator.validate(tenant.as_str(), request, now_ns);
+    let validated = validator.unwrap_or(&state.validator).validate(tenant.as_str(), request, now_ns);
     let lines = validated.accepted.line_count();
     let bytes = validated.accepted.byte_count();
     metrics::counter!("loki_distributor_bytes_received_total", "tenant" => tenant.to_string())

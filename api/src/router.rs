@@ -55,6 +55,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/loki/api/v1/push", post(push::push))
         .route("/api/prom/push", post(push::push_legacy))
+        .route("/otlp/v1/logs", post(crate::otlp::logs))
         .route("/loki/api/v1/query", get(query::instant).post(query::instant))
         .route("/loki/api/v1/query_range", get(query::range).post(query::range))
         .route("/loki/api/v1/labels", get(query::labels).post(query::labels))

@@ -44,6 +44,12 @@ if [ "${BALSA_SETUP_PYTHON:-1}" = "1" ]; then
     echo "setup: installing python test packages with pip" >&2
     python3 -m pip install -q --disable-pip-version-check python-logging-loki pytest requests
   fi
+  # The OpenTelemetry SDK and its OTLP/HTTP log exporter: the real client of
+  # node/tests/python/test_otlp.py.
+  if ! python3 -c 'import opentelemetry.sdk._logs, opentelemetry.exporter.otlp.proto.http' >/dev/null 2>&1; then
+    echo "setup: installing the OpenTelemetry SDK and OTLP/HTTP exporter with pip" >&2
+    python3 -m pip install -q --disable-pip-version-check opentelemetry-sdk opentelemetry-exporter-otlp-proto-http
+  fi
   # kubernetes-validate: the deploy tests check the rendered manifests against
   # Kubernetes' schemas offline (kubectl cannot validate without a cluster).
   if ! python3 -c 'import kubernetes_validate' >/dev/null 2>&1; then

@@ -13,6 +13,9 @@
 //! 3. [`RateLimiter::check`]: the per-tenant ingestion rate (429), then
 //!    optionally [`StreamRateLimiter::apply`] for the per-stream rate.
 //!
+//! OTLP/HTTP logs take [`otlp::decode`] and [`otlp::to_push_request`]
+//! (Loki's mapping, per tenant `limits_config.otlp_config`) in place of step 1.
+//!
 //! Every failure is a [`PushError`], which knows its HTTP status and body.
 
 pub mod decode;
@@ -21,6 +24,7 @@ pub mod field_detection;
 pub mod label_parser;
 pub mod limits;
 pub mod logproto;
+pub mod otlp;
 pub mod overrides;
 pub mod rate;
 pub mod service_name;

@@ -34,6 +34,8 @@ pub struct LimitsConfig {
     pub log_level_from_json_max_depth: i64,
     /// Experimental in Loki: more fields copied into structured metadata.
     pub discover_generic_fields: crate::field_detection::GenericFields,
+    /// How OTLP resource, scope and log attributes are stored (`/otlp/v1/logs`).
+    pub otlp_config: crate::otlp::OtlpConfig,
     pub max_global_streams_per_user: usize,
     pub per_stream_rate_limit: ByteSize,
     pub per_stream_rate_limit_burst: ByteSize,
@@ -96,7 +98,7 @@ impl LimitsConfig {
                 return Err((key, "must be positive"));
             }
         }
-        Ok(())
+        self.otlp_config.validate()
     }
 }
 
@@ -139,6 +141,7 @@ impl Default for LimitsConfig {
             log_level_fields: crate::field_detection::DEFAULT_LEVEL_FIELDS.iter().map(|s| s.to_string()).collect(),
             log_level_from_json_max_depth: 2,
             discover_generic_fields: Default::default(),
+            otlp_config: Default::default(),
             max_global_streams_per_user: 5000,
             per_stream_rate_limit: ByteSize::mib(3),
             per_stream_rate_limit_burst: ByteSize::mib(15),
