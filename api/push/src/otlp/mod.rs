@@ -93,14 +93,88 @@ pub fn decode(
         )));
     };
     let media = content_type.and_then(|ct| ct.split(';').next()).map(str::trim).unwrap_or("");
-    if media.eq_ignore_ascii_case("application/x-protobuf") {
-        ExportLogsServiceRequest::decode(raw)
-            .map_err(|e| PushError::malformed(format!("invalid OTLP protobuf body: {e}")))
+    let (req, what): (ExportLogsServiceRequest, _) = if media.eq_ignore_ascii_case("application/x-protobuf") {
+        let req = ExportLogsServiceRequest::decode(raw)
+            .map_err(|e| PushError::malformed(format!("invalid OTLP protobuf body: {e}")))?;
+        (req, "protobuf")
     } else if media.eq_ignore_ascii_case("application/json") {
-        serde_json::from_slice(raw).map_err(|e| PushError::malformed(format!("invalid OTLP JSON body: {e}")))
+        let bad = |e: serde_json::Error| PushError::malformed(format!("invalid OTLP JSON body: {e}"));
+        let mut doc: serde_json::Value = serde_json::from_slice(raw).map_err(bad)?;
+        normalize_json(&mut doc);
+        (serde_json::from_value(doc).map_err(bad)?, "JSON")
     } else {
-        Err(PushError::malformed(format!("content type: {} is not supported", content_type.unwrap_or(""))))
+        return Err(PushError::malformed(format!("content type: {} is not supported", content_type.unwrap_or(""))));
+    };
+    check_ids(&req).map_err(|e| PushError::malformed(format!("invalid OTLP {what} body: {e}")))?;
+    Ok(req)
+}
+
+/// pdata refuses a trace id that is not 16 bytes, a span id not 8 (empty is absent).
+fn check_ids(req: &ExportLogsServiceRequest) -> Result<(), &'static str> {
+    let records = req.resource_logs.iter().flat_map(|r| &r.scope_logs).flat_map(|s| &s.log_records);
+    for r in records {
+        if !matches!(r.trace_id.len(), 0 | 16) {
+            return Err("unmarshal: invalid TraceID length");
+        }
+        if !matches!(r.span_id.len(), 0 | 8) {
+            return Err("unmarshal: invalid SpanID length");
+        }
     }
+    Ok(())
+}
+
+/// Brings an OTLP/JSON document to the form the `opentelemetry-proto`
+/// types read, accepting what pdata's JSON decoder (Loki's) also accepts:
+/// the proto field names beside the camelCase ones (`time_unix_nano`),
+/// `null` for an absent field, an enum name for `severityNumber`, and an
+/// `arrayValue`/`kvlistValue` without `values`. OTLP/JSON has no map-typed
+/// fields, so every object key is a field name and renaming is safe.
+fn normalize_json(v: &mut serde_json::Value) {
+    use serde_json::Value as J;
+    match v {
+        J::Array(items) => items.iter_mut().for_each(normalize_json),
+        J::Object(fields) => {
+            let old = std::mem::take(fields);
+            for (k, mut v) in old {
+                if v.is_null() {
+                    continue;
+                }
+                let k = if k.contains('_') { camel_case(&k) } else { k };
+                if (k == "arrayValue" || k == "kvlistValue") && v.is_object() {
+                    v.as_object_mut().into_iter().for_each(|o| {
+                        o.entry("values").or_insert_with(|| J::Array(Vec::new()));
+                    });
+                }
+                if let Some(n) = v.as_str().filter(|_| k == "severityNumber").and_then(severity_number_of_name) {
+                    v = J::from(n);
+                }
+                normalize_json(&mut v);
+                fields.insert(k, v);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn camel_case(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut upper = false;
+    for c in s.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `SEVERITY_NUMBER_WARN2` → 14.
+fn severity_number_of_name(name: &str) -> Option<i32> {
+    opentelemetry_proto::tonic::logs::v1::SeverityNumber::from_str_name(name).map(|n| n as i32)
 }
 
 fn read_gzip(body: &[u8], max: usize) -> Result<Vec<u8>, PushError> {

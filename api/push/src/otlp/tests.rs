@@ -479,6 +479,22 @@ fn json_bodies() {
             ("scope_version", "1.0"),
         ])
     );
+    // What pdata's JSON decoder also takes: proto field names, nulls, enum
+    // names, an empty arrayValue.
+    let loose = r#"{"resource_logs":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"loose"}}]},
+      "scope_logs":[{"scope":null,"log_records":[{"time_unix_nano":"5","severity_number":"SEVERITY_NUMBER_WARN2",
+      "attributes":null,"body":{"arrayValue":{}},"span_id":"eee19b7ec3c1b174"}]}]}]}"#;
+    let got = decode(Some("application/json"), None, loose.as_bytes(), 1 << 20).unwrap();
+    let got = to_push_request(&got, &OtlpConfig::default(), &discover(), 0).unwrap().request;
+    assert_eq!(
+        flat(&got),
+        vec![(
+            r#"{service_name="loose"}"#.to_string(),
+            "[]".to_string(),
+            md(&[("severity_number", "14"), ("span_id", "eee19b7ec3c1b174")])
+        )]
+    );
+    assert_eq!(got.streams[0].entries[0].ts_ns, 5);
     // gzip of the same body.
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     std::io::Write::write_all(&mut gz, body.as_bytes()).unwrap();
@@ -507,6 +523,18 @@ fn malformed_bodies_are_400s_without_panics() {
             None,
             br#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"timeUnixNano":"soon"}]}]}]}"#.to_vec(),
             "invalid OTLP JSON body",
+        ),
+        (
+            Some("application/json"),
+            None,
+            br#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"traceId":"abcd"}]}]}]}"#.to_vec(),
+            "invalid OTLP JSON body: unmarshal: invalid TraceID length",
+        ),
+        (
+            Some("application/x-protobuf"),
+            None,
+            request(vec![], None, vec![LogRecord { span_id: vec![1; 7], ..record("x") }]).encode_to_vec(),
+            "invalid OTLP protobuf body: unmarshal: invalid SpanID length",
         ),
         (Some("text/plain"), None, good.clone(), "content type: text/plain is not supported"),
         (None, None, good.clone(), "content type:  is not supported"),
