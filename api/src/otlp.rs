@@ -23,10 +23,19 @@ use crate::tenant::tenant_of;
 /// Bodies larger than this are decoded off the async workers.
 const INLINE_DECODE_BYTES: usize = 256 * 1024;
 
-pub async fn logs(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn logs(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
     let tenant = match tenant_of(&headers, state.config.auth_enabled) {
         Ok(t) => t,
         Err(e) => return e.into_response(),
+    };
+    // A body over distributor.max_recv_msg_size: 413, in OTLP's form too.
+    let body = match body {
+        Ok(b) => b,
+        Err(rejection) => return otlp_error(ApiError::new(rejection.status(), rejection.body_text())),
     };
     match handle(&state, &headers, &tenant, body).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
@@ -187,6 +196,11 @@ mod tests {
             assert_eq!(resp[0], 0x12, "{msg}");
         }
         assert!(backend.pushed.lock().unwrap().is_empty());
+        // A body over max_recv_msg_size.
+        let mut small = app_state(backend.clone(), LimitsConfig::default(), NOW_NS);
+        small.config = Arc::new(crate::ApiConfig { max_recv_msg_size: 100, ..(*small.config).clone() });
+        let (got, resp) = call(&small, "application/json", None, body("x", "")).await;
+        assert_eq!((got, resp[0]), (StatusCode::PAYLOAD_TOO_LARGE, 0x12));
         // A failing write: 500 becomes 503, which OTLP clients retry.
         let st = app_state(Arc::new(Capture { fail: true, ..Default::default() }), LimitsConfig::default(), NOW_NS);
         let (got, resp) = call(&st, "application/json", None, body("x", "")).await;
