@@ -3,6 +3,8 @@
 3.7 would: service_name as a label, the other attributes, the scope, the
 severity and the trace context as structured metadata, and detected_level."""
 
+import gzip
+import json
 import logging
 import time
 
@@ -106,3 +108,34 @@ def test_bad_bodies_get_otlp_errors(balsa):
     # An empty request is a success with nothing to write.
     r = requests.post(balsa + "/otlp/v1/logs", json={"resourceLogs": []})
     assert r.status_code == 204
+
+
+def test_otlp_json_with_gzip_round_trips(balsa):
+    """OTLP/JSON (ids in hex, int64 as strings), gzip-encoded, as curl or a
+    collector configured for JSON would send it."""
+    import gzip
+    import json
+
+    now = time.time_ns()
+    body = {"resourceLogs": [{
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "otel-json"}},
+                                    {"key": "k8s.namespace.name", "value": {"stringValue": "shop"}},
+                                    {"key": "process.pid", "value": {"intValue": "4242"}}]},
+        "scopeLogs": [{"scope": {"name": "curl", "version": "8.0"}, "logRecords": [
+            {"timeUnixNano": str(now), "severityNumber": 17, "severityText": "Error",
+             "body": {"stringValue": "json line"},
+             "attributes": [{"key": "http.status_code", "value": {"intValue": 502}}],
+             "traceId": "5b8efff798038103d269b633813fc60c", "spanId": "eee19b7ec3c1b174"}]}]}]}
+    r = requests.post(balsa + "/otlp/v1/logs", data=gzip.compress(json.dumps(body).encode()),
+                      headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
+    assert r.status_code == 204, r.content
+    got = query(balsa, '{service_name="otel-json"}', now - 1_000_000_000)
+    assert len(got) == 1
+    labels, line, meta = got[0]
+    assert labels == {"service_name": "otel-json", "k8s_namespace_name": "shop"}
+    assert line == "json line"
+    assert meta["process_pid"] == "4242" and meta["http_status_code"] == "502"
+    assert (meta["scope_name"], meta["scope_version"]) == ("curl", "8.0")
+    assert (meta["trace_id"], meta["span_id"]) == ("5b8efff798038103d269b633813fc60c", "eee19b7ec3c1b174")
+    # severity_text "Error" is a level field: detected_level is its normalized form.
+    assert (meta["severity_text"], meta["severity_number"], meta["detected_level"]) == ("Error", "17", "error")
