@@ -7,6 +7,7 @@
 
 pub mod backend;
 pub mod delete;
+pub mod drilldown;
 pub mod error;
 pub mod format_query;
 pub mod index;

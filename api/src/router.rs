@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use balsa_push::{RateLimiter, StreamRateLimiter, Validator};
 
 use crate::backend::Backend;
-use crate::{delete, format_query, ops, push, query};
+use crate::{delete, drilldown, format_query, ops, push, query};
 
 /// HTTP-facing settings, taken from the node's configuration.
 #[derive(Clone, Debug)]
@@ -65,6 +65,13 @@ pub fn router(state: AppState) -> Router {
         .route("/loki/api/v1/index/stats", get(crate::index::stats).post(crate::index::stats))
         .route("/loki/api/v1/index/volume", get(crate::index::volume).post(crate::index::volume))
         .route("/loki/api/v1/index/volume_range", get(crate::index::volume_range).post(crate::index::volume_range))
+        .route("/loki/api/v1/drilldown-limits", get(drilldown::limits))
+        .route("/loki/api/v1/detected_labels", get(drilldown::detected_labels).post(drilldown::detected_labels))
+        .route("/loki/api/v1/detected_fields", get(drilldown::detected_fields).post(drilldown::detected_fields))
+        .route(
+            "/loki/api/v1/detected_field/{name}/values",
+            get(drilldown::detected_field_values).post(drilldown::detected_field_values),
+        )
         .route("/loki/api/v1/format_query", get(format_query::format_query).post(format_query::format_query))
         .route("/loki/api/v1/delete", post(delete::add).put(delete::add).get(delete::list).delete(delete::cancel))
         .route("/loki/api/v1/status/buildinfo", get(ops::buildinfo))

@@ -31,6 +31,7 @@
 
 mod convert;
 mod deletion;
+pub mod detected;
 mod error;
 pub mod index;
 mod ip;

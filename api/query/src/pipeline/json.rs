@@ -361,6 +361,69 @@ pub(crate) fn has_error_rune(s: &str) -> bool {
     false
 }
 
+// ---------------------------------------------------------------- JSON paths
+
+/// Where each label `| json` takes from `line` comes from, as Loki's JSON
+/// parser records it with `captureJSONPath` (for `detected_fields`'
+/// `jsonPath`): `(label name, raw keys from the top)`. A top-level key's
+/// path is the key itself; nested paths have `_extracted` trimmed from each
+/// part. `collides` says which names get `_extracted` (stream labels).
+/// Later occurrences of a name come later. Nothing on a malformed line.
+pub(crate) fn label_paths(line: &str, collides: &dyn Fn(&str) -> bool) -> Vec<(String, Vec<String>)> {
+    let mut out = Vec::new();
+    let mut keys = Vec::new();
+    if walk_paths(line, 0, &mut String::new(), &mut keys, collides, &mut out).is_err() {
+        out.clear();
+    }
+    out
+}
+
+fn walk_paths(
+    data: &str,
+    depth: usize,
+    prefix: &mut String,
+    keys: &mut Vec<String>,
+    collides: &dyn Fn(&str) -> bool,
+    out: &mut Vec<(String, Vec<String>)>,
+) -> Result<(), JsonError> {
+    object_each(data, |key, value| {
+        let Ok((value, kind)) = value else {
+            return Ok(Flow::Continue);
+        };
+        match kind {
+            Kind::Object if depth + 1 < MAX_DEPTH => {
+                let len = prefix.len();
+                push_key(prefix, key);
+                keys.push(key.to_string());
+                let r = walk_paths(value, depth + 1, prefix, keys, collides, out);
+                keys.pop();
+                prefix.truncate(len);
+                r?;
+            }
+            Kind::String | Kind::Number | Kind::Boolean => {
+                let mut name = prefix.clone();
+                push_key(&mut name, key);
+                if depth > 0 || !name.is_empty() {
+                    let dup = collides(&name);
+                    if dup {
+                        name.push_str(DUPLICATE_SUFFIX);
+                    }
+                    let path = if depth == 0 {
+                        vec![key.to_string()]
+                    } else {
+                        let trim = |k: &str| k.strip_suffix(DUPLICATE_SUFFIX).unwrap_or(k).to_string();
+                        let last = if dup { key.to_string() } else { trim(key) };
+                        keys.iter().map(|k| trim(k)).chain([last]).collect()
+                    };
+                    out.push((name, path));
+                }
+            }
+            _ => {}
+        }
+        Ok(Flow::Continue)
+    })
+}
+
 // ---------------------------------------------------------------- | json
 
 /// Reused buffers of the JSON stages.

@@ -45,6 +45,7 @@ use balsa_logql::{NamedMatcher, Stage};
 use balsa_model::{Entry, Labels, LineHint};
 
 use crate::error::QueryError;
+pub(crate) use json::label_paths;
 pub(crate) use label_filter::LabelPredicate;
 use labels::{ERROR_DETAILS_LABEL, ERROR_LABEL, Hints, Pairs};
 pub(crate) use labels::{LabelSet, PRESERVE_ERROR_LABEL};
