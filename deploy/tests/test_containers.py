@@ -311,6 +311,7 @@ def test_network_disconnect_refuses_writes_then_converges(cluster):
     node = "balsa-2"
     pid = cluster.inspect(node, "{{.State.Pid}}")
     others = ["balsa-0", "balsa-1"]
+    since = str(int(time.time()))
     with Load(cluster, "partition", nodes=others) as load:
         _run(["docker", "network", "disconnect", cluster.network, cluster.container(node)])
         try:
@@ -346,6 +347,11 @@ def test_network_disconnect_refuses_writes_then_converges(cluster):
         time.sleep(3)
     assert load.failed == [], f"{len(load.failed)} pushes failed"
     print(f"partition: {len(load.acked)} lines acknowledged, {load.retries} retries")
+    # The outage is logged once each way, not once per group and retry.
+    log = _run(["docker", "logs", "--since", since, cluster.container("balsa-0")]).stderr
+    assert log.count("peer unreachable") == 1, log[-3000:]
+    assert log.count("peer reachable") == 1, log[-3000:]
+    assert len(log.splitlines()) < 200, f"{len(log.splitlines())} log lines during the partition:\n{log[-3000:]}"
     assert_converged(cluster, "partition", load.acked, load.attempted | {"pushed to the cut-off node"})
 
 

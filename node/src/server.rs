@@ -22,13 +22,23 @@ use crate::tiering::Uploader;
 
 pub fn init_tracing(cfg: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{},openraft=warn", cfg.server.log_level)));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_log_filter(&cfg.server.log_level)));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     match cfg.server.log_format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Logfmt => builder.compact().init(),
     }
+}
+
+/// `server.log_level` for Balsa, warnings for openraft, except its
+/// per-group, per-retry complaints about an unreachable peer (about fifty
+/// lines a second while one is down): Balsa logs the change once, as
+/// "peer unreachable" and "peer reachable". RUST_LOG overrides it all.
+fn default_log_filter(level: &str) -> String {
+    format!(
+        "{level},openraft=warn,openraft::replication=error,openraft::core::heartbeat=error,openraft::engine::handler::replication_handler=error"
+    )
 }
 
 fn install_metrics() -> anyhow::Result<PrometheusHandle> {

@@ -72,6 +72,8 @@ pub struct RaftNode {
     snapshots: PathBuf,
     op_timeout: Duration,
     liveness: Liveness,
+    /// Leadership transfers this node started and has not seen finish.
+    transfers: std::sync::Mutex<HashMap<u32, Transfer>>,
     /// Where readers find chunks that moved to the object store.
     cold: std::sync::RwLock<Option<Arc<dyn ColdChunks>>>,
     boot_id: u64,
@@ -89,7 +91,22 @@ struct Liveness {
     wake: std::sync::atomic::AtomicU64,
     /// When each peer was last seen to restart.
     restarted_at: std::sync::Mutex<HashMap<NodeId, Instant>>,
+    /// Peers last reported unreachable: the change is logged once each way
+    /// (openraft's own per-group, per-retry warnings are filtered out).
+    reported_down: std::sync::Mutex<std::collections::HashSet<NodeId>>,
 }
+
+/// A leadership transfer this node started: to whom, in which term, when.
+#[derive(Clone, Copy, Debug)]
+struct Transfer {
+    to: NodeId,
+    term: u64,
+    at: Instant,
+}
+
+/// A transfer not finished after this long is presumed lost (the target
+/// was cut off as it was asked); one takes a round trip and a vote.
+const TRANSFER_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How often peers are pinged.
 const PING_EVERY: Duration = Duration::from_millis(250);
@@ -169,6 +186,7 @@ impl RaftNode {
             snapshots,
             op_timeout: raft.op_timeout,
             liveness: Liveness::default(),
+            transfers: std::sync::Mutex::new(HashMap::new()),
             cold: std::sync::RwLock::new(None),
             boot_id: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -656,7 +674,7 @@ impl RaftNode {
             if count[&target] + 1 > fair {
                 break;
             }
-            if g.raft.trigger().transfer_leader(target).await.is_ok() {
+            if self.transfer_leader(g, target, m.current_term).await {
                 tracing::info!(shard = g.shard, to = target, "transferring leadership to balance leaders");
                 *count.get_mut(&self.id).expect("self counted") -= 1;
                 *count.get_mut(&target).expect("target counted") += 1;
@@ -664,6 +682,46 @@ impl RaftNode {
             }
         }
         started
+    }
+
+    /// Asks openraft to hand `g`'s leadership to `to`, and remembers it. A
+    /// leader that is transferring forwards every request to the target
+    /// until a new term begins; if the target never got the request (cut
+    /// off as it was sent), nothing else would end that state.
+    async fn transfer_leader(&self, g: &Group, to: NodeId, term: u64) -> bool {
+        let ok = g.raft.trigger().transfer_leader(to).await.is_ok();
+        if ok {
+            let t = Transfer { to, term, at: Instant::now() };
+            self.transfers.lock().expect("transfers lock").insert(g.shard, t);
+        }
+        ok
+    }
+
+    /// Transfers that did not finish within [`TRANSFER_TIMEOUT`] while this
+    /// node still leads in the same term: transfer again, to a caught-up
+    /// member that answers pings, so the group leaves the transferring state.
+    async fn retry_stuck_transfers(&self) {
+        let pending: Vec<(u32, Transfer)> =
+            self.transfers.lock().expect("transfers lock").iter().map(|(s, t)| (*s, *t)).collect();
+        for (shard, t) in pending {
+            let Some(g) = self.groups.get(shard as usize) else { continue };
+            let m = g.raft.metrics().borrow_watched().clone();
+            if m.current_leader != Some(self.id) || m.current_term != t.term {
+                self.transfers.lock().expect("transfers lock").remove(&shard);
+                continue;
+            }
+            if t.at.elapsed() < TRANSFER_TIMEOUT {
+                continue;
+            }
+            let candidates: Vec<NodeId> =
+                self.members.keys().copied().filter(|n| *n != self.id && self.can_take_over(&m, *n)).collect();
+            let Some(to) = candidates.iter().copied().find(|n| *n == t.to).or_else(|| candidates.first().copied())
+            else {
+                continue;
+            };
+            tracing::warn!(shard, stuck_on = t.to, to, "leadership transfer did not finish; transferring again");
+            self.transfer_leader(g, to, t.term).await;
+        }
     }
 
     /// Before a planned stop: hands every group this node leads to a
@@ -685,7 +743,7 @@ impl RaftNode {
                 continue;
             }
             let target = caught_up[i % caught_up.len()];
-            if g.raft.trigger().transfer_leader(target).await.is_ok() {
+            if self.transfer_leader(g, target, m.current_term).await {
                 moved += 1;
             }
         }
@@ -739,7 +797,16 @@ impl RaftNode {
             });
             let now = Instant::now();
             for (peer, boot) in futures::future::join_all(pings).await {
-                let Some(boot) = boot else { continue };
+                let Some(boot) = boot else {
+                    if !self.peer_alive(peer) && self.liveness.reported_down.lock().expect("liveness lock").insert(peer)
+                    {
+                        tracing::warn!(peer, silent_for = ?PEER_DOWN_AFTER, "peer unreachable");
+                    }
+                    continue;
+                };
+                if self.liveness.reported_down.lock().expect("liveness lock").remove(&peer) {
+                    tracing::info!(peer, "peer reachable");
+                }
                 self.liveness.last_ok.lock().expect("liveness lock").insert(peer, now);
                 let previous = self.liveness.boots.lock().expect("liveness lock").insert(peer, boot);
                 if previous.is_some_and(|p| p != boot) {
@@ -748,6 +815,7 @@ impl RaftNode {
                     self.liveness.wake.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 }
             }
+            self.retry_stuck_transfers().await;
         }
     }
 

@@ -472,6 +472,45 @@ async fn rebalance_never_moves_leadership_to_an_unreachable_node() {
     c.shutdown().await;
 }
 
+/// 7c. A leadership transfer whose target is cut off as it is asked leaves
+/// the old leader forwarding everything to the target (openraft keeps the
+/// transferring state until a new term); the node transfers again to a
+/// live member, and every group serves writes within seconds. (Followers of
+/// a quiesced group run no election timer, so no one else ends it.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transfer_to_a_node_cut_off_meanwhile_is_redone() {
+    let _t = timed("stuck_transfer");
+    let c = Cluster::start(Opts { shards: 6, ..Opts::default() }).await;
+    // Every group on node 0, as after formation; node 2 just answered a ping.
+    let deadline = Instant::now() + 15 * SECOND;
+    while c.leader_counts().get(&0).copied().unwrap_or(0) < c.shards() as usize {
+        assert!(Instant::now() < deadline, "node 0 does not lead every group: {:?}", c.leader_counts());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Idle groups quiesce after 2 s: followers stop their election timers.
+    tokio::time::sleep(3 * SECOND).await;
+    c.isolate(2);
+    // Node 2 still counts as alive for up to PEER_DOWN: some moves go to it.
+    let moved = c.node(0).rebalance_leaders().await;
+    assert!(moved >= 2, "rebalance moved {moved} groups");
+    // Within a few seconds (TRANSFER_TIMEOUT, then one transfer) every
+    // group takes writes again; without the redo, those moved to node 2
+    // refuse them until it returns.
+    let deadline = Instant::now() + 10 * SECOND;
+    let mut acked = Vec::new();
+    for shard in 0..c.shards() {
+        loop {
+            match c.push(1, shard, 1).await {
+                Ok(lines) => break acked.extend(lines),
+                Err(e) => assert!(Instant::now() < deadline, "shard {shard} still takes no writes: {e}"),
+            }
+        }
+    }
+    c.heal();
+    c.assert_every_node_reads(&acked).await;
+    c.shutdown().await;
+}
+
 /// 8. A proposal retried (as a client does after a timeout), through the same
 /// or another node, stores its lines once: in the head, and also when the
 /// first copy was already sealed into a chunk.

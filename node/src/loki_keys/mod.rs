@@ -216,7 +216,10 @@ const REASONS: &[(&str, &str)] = &[
     ("distributor", ONE_PROCESS),
     ("distributor.rate_store", "rates are enforced per tenant on the receiving node"),
     ("distributor.write_failures_logging", ONE_PROCESS),
-    ("distributor.otlp_config", "OTLP ingest is not served yet"),
+    (
+        "distributor.otlp_config",
+        "the default resource attributes indexed as labels are fixed to Loki's list; set limits_config.otlp_config (ignore_defaults, attributes_config) to change them",
+    ),
     ("querier", "querier tuning Balsa does not expose: every node runs its own queries"),
     (
         "querier.query_ingesters_within",

@@ -63,7 +63,8 @@ struct Member {
     node: Option<Arc<RaftNode>>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<Result<(), balsa_raft::RaftError>>>,
-    /// The peer pings the binary runs too (`RaftNode::run_liveness`).
+    /// The peer pings and the quiescence of idle groups, which the binary
+    /// runs too (`RaftNode::run_liveness`, `run_quiescence`).
     liveness: Option<JoinHandle<()>>,
 }
 
@@ -162,7 +163,10 @@ impl Cluster {
                 })
                 .await
         });
-        member.liveness = Some(tokio::spawn(Arc::clone(&node).run_liveness()));
+        let (pings, quiescence) = (Arc::clone(&node).run_liveness(), Arc::clone(&node).run_quiescence());
+        member.liveness = Some(tokio::spawn(async move {
+            tokio::join!(pings, quiescence);
+        }));
         member.node = Some(Arc::clone(&node));
         member.stop = Some(tx);
         member.server = Some(server);
