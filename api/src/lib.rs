@@ -6,6 +6,7 @@
 //! short message, and the detail goes to the log.
 
 pub mod backend;
+pub mod cancel;
 pub mod delete;
 pub mod drilldown;
 pub mod error;

@@ -76,14 +76,19 @@ fn categorize(headers: &HeaderMap) -> bool {
 }
 
 /// Runs blocking storage work off the async workers, with readers that have
-/// passed the read barrier.
+/// passed the read barrier. If the caller's future is dropped (the client
+/// went away), the readers refuse further reads and the work stops.
 pub(crate) async fn with_readers<T: Send + 'static>(
     state: &AppState,
     work: impl FnOnce(&[&dyn StreamReader]) -> Result<T, QueryError> + Send + 'static,
 ) -> ApiResult<T> {
     let readers: Vec<Arc<dyn StreamReader>> = state.backend.readers().await?;
+    let cancel = crate::cancel::Cancel::default();
+    let _cancel_on_drop = cancel.guard();
     let joined = tokio::task::spawn_blocking(move || {
-        let refs: Vec<&dyn StreamReader> = readers.iter().map(|r| r.as_ref()).collect();
+        let wrapped: Vec<crate::cancel::Cancellable<'_>> =
+            readers.iter().map(|r| crate::cancel::Cancellable { inner: r.as_ref(), cancel: &cancel }).collect();
+        let refs: Vec<&dyn StreamReader> = wrapped.iter().map(|r| r as &dyn StreamReader).collect();
         work(&refs)
     })
     .await
@@ -349,6 +354,76 @@ mod tests {
     use super::*;
 
     const S: i64 = 1_000_000_000;
+
+    /// A slow reader over a large stream that counts the entries it hands out.
+    struct SlowCounting {
+        inner: balsa_model::MemStreams,
+        visited: Arc<std::sync::atomic::AtomicU64>,
+    }
+
+    impl StreamReader for SlowCounting {
+        fn streams(
+            &self,
+            tenant: &str,
+            start_ns: i64,
+            end_ns: i64,
+            select: &mut dyn FnMut(&balsa_model::Labels) -> bool,
+        ) -> Result<Vec<balsa_model::StreamRef>, balsa_model::ReadError> {
+            self.inner.streams(tenant, start_ns, end_ns, select)
+        }
+
+        fn entries_hinted(
+            &self,
+            tenant: &str,
+            stream: balsa_model::StreamId,
+            start_ns: i64,
+            end_ns: i64,
+            direction: balsa_model::Direction,
+            hint: &balsa_model::LineHint,
+            visit: &mut dyn FnMut(&balsa_model::Entry) -> bool,
+        ) -> Result<balsa_model::Skipped, balsa_model::ReadError> {
+            self.inner.entries_hinted(tenant, stream, start_ns, end_ns, direction, hint, &mut |e| {
+                let n = self.visited.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if n % 100 == 0 {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                visit(e)
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_scan_stops_when_its_request_goes_away() {
+        const LINES: u64 = 200_000;
+        let mut mem = balsa_model::MemStreams::new();
+        let labels = balsa_model::Labels::from_pairs([("app", "x")]);
+        mem.push("fake", labels, (0..LINES as i64).map(|i| balsa_model::Entry::new(i, format!("line {i}"))));
+        let visited = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let reader = SlowCounting { inner: mem, visited: Arc::clone(&visited) };
+        let backend = Arc::new(crate::testing::StaticBackend::new(vec![Arc::new(reader)]));
+        let state = crate::testing::app_state(backend, balsa_push::LimitsConfig::default(), 0);
+        // The whole scan takes two seconds or more; the client leaves after 100 ms.
+        let scan = with_readers(&state, |readers| {
+            let mut n = 0u64;
+            for r in readers {
+                for s in r.streams("fake", 0, i64::MAX, &mut |_| true).map_err(QueryError::from)? {
+                    r.entries("fake", s.id, 0, i64::MAX, balsa_model::Direction::Forward, &mut |_| {
+                        n += 1;
+                        true
+                    })
+                    .map_err(QueryError::from)?;
+                }
+            }
+            Ok(n)
+        });
+        assert!(tokio::time::timeout(std::time::Duration::from_millis(100), scan).await.is_err());
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let stopped_at = visited.load(std::sync::atomic::Ordering::Relaxed);
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let later = visited.load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(stopped_at, later, "the scan went on after its request was dropped");
+        assert!(stopped_at < LINES / 2, "read {stopped_at} of {LINES} entries");
+    }
 
     #[test]
     fn metric_ranges_align_to_the_step_as_lokis_frontend_does() {
