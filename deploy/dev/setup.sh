@@ -40,9 +40,9 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 
 if [ "${BALSA_SETUP_PYTHON:-1}" = "1" ]; then
-  if ! python3 -c 'import logging_loki, pytest, requests' >/dev/null 2>&1; then
+  if ! python3 -c 'import logging_loki, loki_logger_handler, pytest, requests' >/dev/null 2>&1; then
     echo "setup: installing python test packages with pip" >&2
-    python3 -m pip install -q --disable-pip-version-check python-logging-loki pytest requests
+    python3 -m pip install -q --disable-pip-version-check python-logging-loki loki-logger-handler pytest requests
   fi
   # The OpenTelemetry SDK and its OTLP/HTTP log exporter: the real client of
   # node/tests/python/test_otlp.py.

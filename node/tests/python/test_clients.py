@@ -1,5 +1,6 @@
 """Real client libraries push to balsa exactly as they push to Loki."""
 
+import json
 import logging
 import time
 
@@ -45,3 +46,53 @@ def test_python_logging_loki_handler_lines_come_back(balsa):
     # A line filter over what the handler pushed.
     filtered = query_lines(balsa, '{application="pytest-app"} |= "number 3"', start)
     assert [l for _, l in filtered] == ["message number 3"]
+
+
+def test_loki_logger_handler_batches_gzip_json_with_structured_metadata(balsa):
+    """A second real shipper, unlike python-logging-loki in every respect that
+    matters to a server: `loki-logger-handler` batches records on a background
+    thread, gzips the body, writes each line as JSON, sends structured
+    metadata (the third element of a value), and takes labels from records."""
+    from loki_logger_handler.loki_logger_handler import LokiLoggerHandler
+
+    start = time.time_ns() - 1_000_000_000
+    handler = LokiLoggerHandler(
+        url=balsa + "/loki/api/v1/push", labels={"application": "batch-app"}, label_keys={"env"},
+        timeout=1, compressed=True, enable_structured_loki_metadata=True,
+        loki_metadata={"team": "core"}, loki_metadata_keys=["request_id"], enable_self_errors=True)
+    logger = logging.getLogger("balsa-batch-test")
+    logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    try:
+        for i in range(20):
+            logger.error("batched %d", i, extra={"env": "prod", "request_id": f"r{i}"})
+        # One flush of the background thread carries all twenty.
+        deadline = time.time() + 15
+        while True:
+            lines = query_lines(balsa, '{application="batch-app"}', start)
+            if len(lines) >= 20 or time.time() > deadline:
+                break
+            time.sleep(0.3)
+    finally:
+        logger.removeHandler(handler)
+
+    assert len(lines) == 20, lines
+    messages = [json.loads(line)["message"] for _, line in lines]
+    assert messages == [f"batched {i}" for i in range(20)]
+    stream = lines[0][0]
+    assert stream["application"] == "batch-app"
+    assert stream["env"] == "prod"
+    assert stream["service_name"] == "batch-app"
+    # detected_level comes from the JSON line's `level` field at ingest.
+    assert stream["detected_level"] == "error"
+    # Structured metadata: filterable as labels, and returned in its own slot
+    # with categorize-labels.
+    only_r7 = query_lines(balsa, '{application="batch-app"} | request_id="r7"', start)
+    assert [json.loads(l)["message"] for _, l in only_r7] == ["batched 7"]
+    r = requests.get(balsa + "/loki/api/v1/query_range", headers={"X-Loki-Response-Encoding-Flags": "categorize-labels"},
+                     params={"query": '{application="batch-app"} | request_id="r3"', "start": str(start),
+                             "limit": "10"})
+    assert r.status_code == 200, r.text
+    value = r.json()["data"]["result"][0]["values"][0]
+    # detected_level is structured metadata too, added at ingest as Loki 3 does.
+    assert value[2]["structuredMetadata"] == {"team": "core", "request_id": "r3", "detected_level": "error"}
