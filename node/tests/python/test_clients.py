@@ -96,3 +96,30 @@ def test_loki_logger_handler_batches_gzip_json_with_structured_metadata(balsa):
     value = r.json()["data"]["result"][0]["values"][0]
     # detected_level is structured metadata too, added at ingest as Loki 3 does.
     assert value[2]["structuredMetadata"] == {"team": "core", "request_id": "r3", "detected_level": "error"}
+
+
+def test_explore_logs_volume_splits_by_detected_level(balsa):
+    """Explore's logs-volume histogram (grafana.md: datasource.ts
+    getSupplementaryQuery, Source=logvolhist) and Drilldown's level graphs
+    group by detected_level, which ingest adds from logfmt `level=` and JSON
+    `"level"`; lines without a level are `unknown`."""
+    now = time.time_ns()
+    lines = [("level=error msg=a", "error"), ('{"level":"warn","msg":"b"}', "warn"),
+             ("level=error msg=c", "error"), ("plain words", "unknown"), ("level=info msg=d", "info")]
+    values = [[str(now - (len(lines) - i) * 1_000_000_000), line] for i, (line, _) in enumerate(lines)]
+    r = requests.post(balsa + "/loki/api/v1/push", json={"streams": [{"stream": {"app": "volume"}, "values": values}]})
+    assert r.status_code == 204, r.text
+    expected = {"error": 2, "warn": 1, "unknown": 1, "info": 1}
+    for query in ['sum by (level, detected_level) (count_over_time({app="volume"} | drop __error__[1m]))',
+                  'sum by (detected_level) (count_over_time({app="volume"} [1m]))']:
+        r = requests.get(balsa + "/loki/api/v1/query_range", params={
+            "query": query, "start": str(now - 60 * 10**9), "end": str(now + 60 * 10**9), "step": "60"})
+        assert r.status_code == 200, r.text
+        data = r.json()["data"]
+        assert data["resultType"] == "matrix"
+        got = {}
+        for series in data["result"]:
+            assert set(series["metric"]) == {"detected_level"}, series["metric"]
+            # step == range: each line falls in exactly one window.
+            got[series["metric"]["detected_level"]] = sum(int(v[1]) for v in series["values"])
+        assert got == expected, (query, got)
