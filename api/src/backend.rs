@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use balsa_model::{PushRequest, StreamReader, TenantId};
+use balsa_model::{AppliedPush, PushRequest, StreamReader, TenantId};
 use futures::future::BoxFuture;
 
 /// What a push did beyond being stored.
@@ -75,5 +75,11 @@ pub trait Backend: Send + Sync + 'static {
         _request_id: String,
     ) -> BoxFuture<'_, Result<Result<(), CancelRefused>, BackendError>> {
         Box::pin(async { Ok(Err(CancelRefused::NotFound)) })
+    }
+
+    /// Every push applied on this node from now on, of every tenant, for
+    /// live tails (`/loki/api/v1/tail`); `None` when this node cannot tail.
+    fn tail(&self) -> Option<tokio::sync::broadcast::Receiver<Arc<AppliedPush>>> {
+        None
     }
 }

@@ -19,6 +19,7 @@ pub mod push;
 pub mod query;
 pub mod response;
 pub mod router;
+pub mod tail;
 pub mod tenant;
 pub mod testing;
 

@@ -72,6 +72,8 @@ pub fn router(state: AppState) -> Router {
             "/loki/api/v1/detected_field/{name}/values",
             get(drilldown::detected_field_values).post(drilldown::detected_field_values),
         )
+        .route("/loki/api/v1/tail", get(crate::tail::tail))
+        .route("/api/prom/tail", get(crate::tail::tail))
         .route("/loki/api/v1/format_query", get(format_query::format_query).post(format_query::format_query))
         .route("/loki/api/v1/delete", post(delete::add).put(delete::add).get(delete::list).delete(delete::cancel))
         .route("/loki/api/v1/status/buildinfo", get(ops::buildinfo))

@@ -114,6 +114,10 @@ fn backend_error(e: ProposeError) -> BackendError {
 }
 
 impl Backend for Distributor {
+    fn tail(&self) -> Option<tokio::sync::broadcast::Receiver<Arc<balsa_model::AppliedPush>>> {
+        Some(self.raft.subscribe_applied())
+    }
+
     fn push(&self, tenant: TenantId, req: PushRequest) -> BoxFuture<'_, Result<PushOutcome, BackendError>> {
         Box::pin(async move {
             let parts = self.split(&tenant, &req);

@@ -77,7 +77,12 @@ pub struct RaftNode {
     /// Where readers find chunks that moved to the object store.
     cold: std::sync::RwLock<Option<Arc<dyn ColdChunks>>>,
     boot_id: u64,
+    /// Every push any shard applies on this node, for live tails.
+    applied: crate::state_machine::AppliedSender,
 }
+
+/// Applied pushes a live tail may be behind by before it sees `Lagged`.
+const APPLIED_CHANNEL_CAPACITY: usize = 1024;
 
 /// When each peer last answered a node-level ping: one ping per node pair,
 /// whatever the number of groups, decides whether idle groups may sleep.
@@ -165,11 +170,13 @@ impl RaftNode {
         let config = Arc::new(raft.to_openraft().map_err(|e| RaftError::Raft(e.to_string()))?);
         let snapshots = data_dir.join("snapshots");
         let mut groups = Vec::with_capacity(shards as usize);
+        let applied = tokio::sync::broadcast::channel(APPLIED_CHANNEL_CAPACITY).0;
         let started = Instant::now();
         for shard in 0..shards {
             let kv = db.sm_kv();
             let storage = Arc::new(Shard::open(shard, ingester.clone(), &kv)?);
-            let sm = StateMachine::open(shard, Arc::clone(&db), Arc::clone(&storage), shard_dir(&snapshots, shard))?;
+            let sm = StateMachine::open(shard, Arc::clone(&db), Arc::clone(&storage), shard_dir(&snapshots, shard))?
+                .publish_to(applied.clone());
             let log = LogStore::new(shard, Arc::clone(&db));
             let network = Network::new(shard, Arc::clone(&pool));
             let raft = Raft::new(id, Arc::clone(&config), network, log, sm)
@@ -192,6 +199,7 @@ impl RaftNode {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos() as u64)
                 ^ u64::from(std::process::id()),
+            applied,
         });
         if node.members.len() == 1 {
             node.initialize_groups().await?;
@@ -290,6 +298,13 @@ impl RaftNode {
             .serve_with_incoming_shutdown(incoming, shutdown)
             .await
             .map_err(|e| RaftError::Raft(format!("grpc server: {e}")))
+    }
+
+    /// Every push applied on this node from now on, whichever shard and
+    /// whichever node took it: each node applies every shard. Raft knows
+    /// nothing of queries; the receiver filters.
+    pub fn subscribe_applied(&self) -> tokio::sync::broadcast::Receiver<Arc<balsa_model::AppliedPush>> {
+        self.applied.subscribe()
     }
 
     pub fn id(&self) -> NodeId {

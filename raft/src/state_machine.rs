@@ -9,6 +9,8 @@ use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use balsa_model::{AppliedPush, StreamPush};
+use balsa_storage::command::shard_command::Kind;
 use balsa_storage::{ApplyOutcome, Shard, ShardCommand, keys};
 use futures::StreamExt;
 use openraft::storage::{EntryResponder, RaftStateMachine};
@@ -71,6 +73,33 @@ pub struct StateMachine {
     snapshot_dir: PathBuf,
     applied: Option<LogId>,
     membership: StoredMembership,
+    /// Where applied pushes are published for live tails.
+    published: AppliedSender,
+}
+
+/// The channel applied pushes are published on (see [`StateMachine::publish_to`]).
+pub type AppliedSender = tokio::sync::broadcast::Sender<Arc<AppliedPush>>;
+
+/// The pushes among `commands`, as the live tail sees them.
+fn applied_pushes(commands: &[Option<ShardCommand>]) -> Vec<Arc<AppliedPush>> {
+    commands
+        .iter()
+        .flatten()
+        .filter_map(|c| match &c.kind {
+            Some(Kind::Push(p)) => Some(Arc::new(AppliedPush {
+                tenant: p.tenant.clone(),
+                streams: p
+                    .streams
+                    .iter()
+                    .map(|s| StreamPush {
+                        labels: s.labels(),
+                        entries: s.entries.iter().map(|e| e.to_entry()).collect(),
+                    })
+                    .collect(),
+            })),
+            _ => None,
+        })
+        .collect()
 }
 
 impl StateMachine {
@@ -86,7 +115,16 @@ impl StateMachine {
             Some(b) => codec::decode(&b)?,
             None => StoredMembership::default(),
         };
-        Ok(Self { shard, db, storage, snapshot_dir, applied, membership })
+        let published = tokio::sync::broadcast::channel(1).0;
+        Ok(Self { shard, db, storage, snapshot_dir, applied, membership, published })
+    }
+
+    /// Publishes every push applied from now on to `tx` (new applies only:
+    /// what a restart finds already applied in RocksDB is never re-applied).
+    /// Sending never waits: a tail that falls behind sees `Lagged`.
+    pub fn publish_to(mut self, tx: AppliedSender) -> Self {
+        self.published = tx;
+        self
     }
 
     fn apply_batch(
@@ -154,10 +192,15 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         }
         let (shard, db, storage) = (self.shard, Arc::clone(&self.db), Arc::clone(&self.storage));
         let m = membership.clone();
+        // Built only when someone tails.
+        let pushes = if self.published.receiver_count() > 0 { applied_pushes(&commands) } else { Vec::new() };
         let outcomes = blocking(move || Self::apply_batch(shard, &db, &storage, commands, last, m)).await?;
         self.applied = last;
         if let Some(m) = membership {
             self.membership = m;
+        }
+        for p in pushes {
+            let _ = self.published.send(p);
         }
         for (responder, outcome) in responders.into_iter().zip(outcomes) {
             if let Some(r) = responder {
@@ -344,5 +387,30 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             Ok(openraft::Snapshot { meta, snapshot: ShardSnapshot::Local(LocalSnapshot { shard, db, dir }) })
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use balsa_model::{Entry, LabelPair, Labels};
+    use balsa_storage::Push;
+    use balsa_storage::command::StreamEntries;
+
+    use super::*;
+
+    #[test]
+    fn only_pushes_are_published_with_their_metadata() {
+        let mut e = Entry::new(7, "hello");
+        e.structured_metadata = vec![LabelPair { name: "trace_id".into(), value: "t1".into() }];
+        let stream = StreamPush { labels: Labels::from_pairs([("job", "tail")]), entries: vec![e] };
+        let push = ShardCommand::push(Push {
+            tenant: "acme".into(),
+            streams: vec![StreamEntries::from(&stream)],
+            ..Default::default()
+        });
+        let commands = vec![None, Some(ShardCommand::tick(5)), Some(push)];
+        let got = applied_pushes(&commands);
+        assert_eq!(got.len(), 1);
+        assert_eq!(*got[0], AppliedPush { tenant: "acme".into(), streams: vec![stream] });
     }
 }

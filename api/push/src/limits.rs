@@ -44,6 +44,8 @@ pub struct LimitsConfig {
     pub max_query_series: usize,
     /// How long a query may run before it fails with 504.
     pub query_timeout: Duration,
+    /// Most live tails (`/loki/api/v1/tail`) a tenant may hold open on one node.
+    pub max_concurrent_tail_requests: usize,
     /// How long data is kept when `compactor.retention_enabled` is on;
     /// `0s` keeps it forever.
     pub retention_period: Duration,
@@ -149,6 +151,7 @@ impl Default for LimitsConfig {
             max_query_length: Duration::from_secs(721 * 3600),
             max_query_series: 500,
             query_timeout: Duration::from_secs(60),
+            max_concurrent_tail_requests: 10,
             retention_period: Duration::from_secs(0),
             retention_stream: Vec::new(),
             ruler_max_rules_per_rule_group: 0,

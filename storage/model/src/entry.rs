@@ -30,6 +30,14 @@ pub struct StreamPush {
     pub entries: Vec<Entry>,
 }
 
+/// The entries of one push a shard applied, as the live tail sees them: a
+/// tenant and its streams, structured metadata included.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AppliedPush {
+    pub tenant: String,
+    pub streams: Vec<StreamPush>,
+}
+
 /// A decoded push body, before validation.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PushRequest {

@@ -10,7 +10,7 @@ pub mod tenant;
 pub mod timefmt;
 pub mod units;
 
-pub use entry::{Entry, PushRequest, StreamPush};
+pub use entry::{AppliedPush, Entry, PushRequest, StreamPush};
 pub use labels::{LabelPair, Labels};
 pub use read::{
     BytePattern, Direction, LineHint, MemChunks, MemStreams, Needle, ReadError, Skipped, StreamReader, StreamRef,
