@@ -109,7 +109,7 @@ fn otlp_json(c: &balsa_push::otlp::OtlpConfig) -> Value {
 /// which hides Drilldown's Patterns tab.
 pub async fn limits(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let run = || {
-        let tenant = read_tenant_of(&headers, state.config.auth_enabled)?;
+        let tenant = read_tenant_of(&headers, &state.config)?;
         let limits = state.validator.limits_for(tenant.as_str());
         let body = json!({
             "limits": published_limits(&limits),
@@ -157,7 +157,7 @@ pub async fn detected_labels(
     body: Bytes,
 ) -> Response {
     let run = async {
-        let tenant = read_tenant_of(&headers, state.config.auth_enabled)?;
+        let tenant = read_tenant_of(&headers, &state.config)?;
         let p = params(&headers, q, &body);
         // `ParseDetectedLabelsQuery`, then the frontend's limits, then the
         // querier's selector.
@@ -259,7 +259,7 @@ struct FieldsRequest {
 }
 
 fn fields_request(state: &AppState, headers: &HeaderMap, p: &Params) -> ApiResult<FieldsRequest> {
-    let tenant = read_tenant_of(headers, state.config.auth_enabled)?;
+    let tenant = read_tenant_of(headers, &state.config)?;
     // `ParseDetectedFieldsQuery`.
     let (start, end) = p.range(state.now_ns())?;
     let line_limit = positive(p.get("line_limit"), DEFAULT_LINE_LIMIT)?;

@@ -12,6 +12,7 @@ pub mod drilldown;
 pub mod error;
 pub mod format_query;
 pub mod index;
+pub mod multi_tenant;
 pub mod ops;
 pub mod otlp;
 pub mod params;

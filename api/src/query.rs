@@ -86,8 +86,11 @@ pub(crate) async fn with_readers<T: Send + 'static>(
     let cancel = crate::cancel::Cancel::default();
     let _cancel_on_drop = cancel.guard();
     let joined = tokio::task::spawn_blocking(move || {
+        // Several tenants (`a|b`) are read through each tenant's streams.
+        let tenants: Vec<crate::multi_tenant::MultiTenant<'_>> =
+            readers.iter().map(|r| crate::multi_tenant::MultiTenant::new(r.as_ref())).collect();
         let wrapped: Vec<crate::cancel::Cancellable<'_>> =
-            readers.iter().map(|r| crate::cancel::Cancellable { inner: r.as_ref(), cancel: &cancel }).collect();
+            tenants.iter().map(|r| crate::cancel::Cancellable { inner: r, cancel: &cancel }).collect();
         let refs: Vec<&dyn StreamReader> = wrapped.iter().map(|r| r as &dyn StreamReader).collect();
         work(&refs)
     })
@@ -153,7 +156,7 @@ pub async fn range(State(state): State<AppState>, headers: HeaderMap, RawQuery(q
 
 async fn run_range(state: AppState, headers: HeaderMap, q: Option<String>, body: Bytes) -> ApiResult<Response> {
     let started = Instant::now();
-    let tenant = read_tenant_of(&headers, state.config.auth_enabled)?;
+    let tenant = read_tenant_of(&headers, &state.config)?;
     let p = params(&headers, q, &body);
     // Loki's order (`ParseRangeQuery`, then the query, then the frontend's limits).
     let (start, end) = p.range(state.now_ns())?;
@@ -239,7 +242,7 @@ pub async fn instant(
 
 async fn run_instant(state: AppState, headers: HeaderMap, q: Option<String>, body: Bytes) -> ApiResult<Response> {
     let started = Instant::now();
-    let tenant = read_tenant_of(&headers, state.config.auth_enabled)?;
+    let tenant = read_tenant_of(&headers, &state.config)?;
     let p = params(&headers, q, &body);
     // Loki's order (`ParseInstantQuery`, then the query).
     p.limit()?;
@@ -287,7 +290,7 @@ struct MetaRequest {
 }
 
 fn meta_request(state: &AppState, headers: &HeaderMap, q: Option<String>, body: &Bytes) -> ApiResult<MetaRequest> {
-    let tenant = read_tenant_of(headers, state.config.auth_enabled)?;
+    let tenant = read_tenant_of(headers, &state.config)?;
     let params = params(headers, q, body);
     let (start, end) = params.range(state.now_ns())?;
     check_query_length(state, tenant.as_str(), start, end)?;

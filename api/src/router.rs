@@ -17,6 +17,9 @@ use crate::{delete, drilldown, format_query, ops, push, query};
 #[derive(Clone, Debug)]
 pub struct ApiConfig {
     pub auth_enabled: bool,
+    /// `querier.multi_tenant_queries_enabled`: reads may name several
+    /// tenants (`X-Scope-OrgID: a|b`); see `multi_tenant.rs`.
+    pub multi_tenant_queries_enabled: bool,
     /// Largest request body accepted (compressed), `distributor.max_recv_msg_size`.
     pub max_recv_msg_size: usize,
     /// Largest push body after decompression.

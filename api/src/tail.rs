@@ -127,7 +127,10 @@ pub async fn tail(
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
-    let tenant = match read_tenant_of(&headers, state.config.auth_enabled) {
+    let tenant = match read_tenant_of(&headers, &state.config) {
+        Ok(t) if t.as_str().contains('|') => {
+            return ApiError::bad_request("live tail reads one tenant at a time").into_response();
+        }
         Ok(t) => t.to_string(),
         Err(e) => return e.into_response(),
     };

@@ -5,6 +5,7 @@ use axum::http::{HeaderMap, StatusCode};
 use balsa_model::TenantId;
 
 use crate::error::ApiError;
+use crate::router::ApiConfig;
 
 pub const ORG_ID_HEADER: &str = "X-Scope-OrgID";
 
@@ -32,11 +33,19 @@ pub fn tenant_of(headers: &HeaderMap, auth_enabled: bool) -> Result<TenantId, Ap
     TenantId::parse(raw).map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
-/// The tenant of a read (query, labels, series). Several tenants
-/// (`a|b`) pass Loki's frontend and fail in its querier, which does not
-/// count that as a client error: 500 there, 400 for a push.
-pub fn read_tenant_of(headers: &HeaderMap, auth_enabled: bool) -> Result<TenantId, ApiError> {
-    tenant_of(headers, auth_enabled).map_err(|mut e| {
+/// The tenant of a read (query, labels, series). Several tenants (`a|b`)
+/// are read together when `multi_tenant_queries_enabled`; otherwise they
+/// pass Loki's frontend and fail in its querier, which does not count that
+/// as a client error: 500 there, 400 for a push.
+pub fn read_tenant_of(headers: &HeaderMap, config: &ApiConfig) -> Result<TenantId, ApiError> {
+    if config.auth_enabled
+        && config.multi_tenant_queries_enabled
+        && let Some(raw) = headers.get(ORG_ID_HEADER).and_then(|v| v.to_str().ok())
+        && raw.contains('|')
+    {
+        return TenantId::parse_many(raw.trim()).map_err(|e| ApiError::bad_request(e.to_string()));
+    }
+    tenant_of(headers, config.auth_enabled).map_err(|mut e| {
         if e.message == MULTIPLE_ORG_IDS {
             e.status = StatusCode::INTERNAL_SERVER_ERROR;
         }
@@ -74,7 +83,30 @@ mod tests {
         assert_eq!(tenant_of(&headers(Some("a/b")), true).unwrap_err().status, StatusCode::BAD_REQUEST);
         assert_eq!(tenant_of(&headers(Some("a|b")), true).unwrap_err().message, "multiple org IDs present");
         assert_eq!(tenant_of(&headers(Some("a|b")), true).unwrap_err().status, StatusCode::BAD_REQUEST);
-        assert_eq!(read_tenant_of(&headers(Some("a|b")), true).unwrap_err().status, StatusCode::INTERNAL_SERVER_ERROR);
-        assert_eq!(read_tenant_of(&headers(None), true).unwrap_err().status, StatusCode::UNAUTHORIZED);
+        let auth = config(true, false);
+        assert_eq!(read_tenant_of(&headers(Some("a|b")), &auth).unwrap_err().status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(read_tenant_of(&headers(None), &auth).unwrap_err().status, StatusCode::UNAUTHORIZED);
+    }
+
+    fn config(auth_enabled: bool, multi_tenant_queries_enabled: bool) -> ApiConfig {
+        ApiConfig {
+            auth_enabled,
+            multi_tenant_queries_enabled,
+            max_recv_msg_size: 0,
+            max_decompressed_size: 0,
+            version: String::new(),
+            revision: String::new(),
+        }
+    }
+
+    #[test]
+    fn several_tenants_are_read_together_only_when_enabled() {
+        let multi = config(true, true);
+        assert_eq!(read_tenant_of(&headers(Some("b|a|b")), &multi).unwrap().as_str(), "a|b");
+        assert_eq!(read_tenant_of(&headers(Some("a|b/c")), &multi).unwrap_err().status, StatusCode::BAD_REQUEST);
+        assert_eq!(read_tenant_of(&headers(Some("a")), &multi).unwrap().as_str(), "a");
+        // Pushes never take several tenants, and auth off ignores the header.
+        assert_eq!(tenant_of(&headers(Some("a|b")), true).unwrap_err().status, StatusCode::BAD_REQUEST);
+        assert_eq!(read_tenant_of(&headers(Some("a|b")), &config(false, true)).unwrap().as_str(), "fake");
     }
 }

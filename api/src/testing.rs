@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use balsa_model::{PushRequest, StreamReader, TenantId};
+use std::sync::Mutex;
+
+use balsa_model::{MemStreams, PushRequest, StreamReader, TenantId};
 use balsa_push::{LimitsConfig, RateLimiter, StreamRateLimiter, Validator};
 use futures::future::BoxFuture;
 
@@ -43,6 +45,7 @@ pub fn app_state(backend: Arc<dyn Backend>, limits: LimitsConfig, now_ns: i64) -
     AppState {
         config: Arc::new(ApiConfig {
             auth_enabled: false,
+            multi_tenant_queries_enabled: false,
             max_recv_msg_size: 100 << 20,
             max_decompressed_size: 100 << 20,
             version: "test".into(),
@@ -55,5 +58,30 @@ pub fn app_state(backend: Arc<dyn Backend>, limits: LimitsConfig, now_ns: i64) -
         metrics: Arc::new(String::new),
         config_yaml: Arc::new(|_| String::new()),
         clock: Arc::new(move || now_ns),
+    }
+}
+
+/// Keeps pushes in memory as one shard; reads see a snapshot.
+#[derive(Default)]
+pub struct MemBackend {
+    streams: Mutex<MemStreams>,
+}
+
+impl Backend for MemBackend {
+    fn push(&self, tenant: TenantId, req: PushRequest) -> BoxFuture<'_, Result<PushOutcome, BackendError>> {
+        let mut m = self.streams.lock().expect("mem backend lock");
+        for s in req.streams {
+            m.push(tenant.as_str(), s.labels, s.entries);
+        }
+        Box::pin(async { Ok(PushOutcome::default()) })
+    }
+
+    fn readers(&self) -> BoxFuture<'_, Result<Vec<Arc<dyn StreamReader>>, BackendError>> {
+        let snapshot: Arc<dyn StreamReader> = Arc::new(self.streams.lock().expect("mem backend lock").clone());
+        Box::pin(async move { Ok(vec![snapshot]) })
+    }
+
+    fn ready(&self) -> Result<(), String> {
+        Ok(())
     }
 }

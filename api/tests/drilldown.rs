@@ -10,15 +10,13 @@
 //! `parsers`), `pkg/loki/config_handler.go` (`drilldown-limits`). Loki
 //! lists fields and labels in Go map order (random); Balsa sorts them.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use balsa_api::testing::app_state;
-use balsa_api::{ApiConfig, AppState, Backend, BackendError, PushOutcome};
-use balsa_model::{MemStreams, PushRequest, StreamReader, TenantId};
+use balsa_api::{ApiConfig, AppState};
 use balsa_push::LimitsConfig;
-use futures::future::BoxFuture;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -29,31 +27,8 @@ const NOW: i64 = 1_796_472_000 * S;
 /// The lines are at NOW-60s + 1..4 s.
 const T0: i64 = NOW - 60 * S;
 
-/// Stores pushes in memory, one shard.
-#[derive(Default)]
-struct MemBackend {
-    streams: Mutex<MemStreams>,
-}
-
-impl Backend for MemBackend {
-    fn push(&self, tenant: TenantId, req: PushRequest) -> BoxFuture<'_, Result<PushOutcome, BackendError>> {
-        let mut m = self.streams.lock().unwrap();
-        for s in req.streams {
-            m.push(tenant.as_str(), s.labels, s.entries);
-        }
-        Box::pin(async { Ok(PushOutcome::default()) })
-    }
-    fn readers(&self) -> BoxFuture<'_, Result<Vec<Arc<dyn StreamReader>>, BackendError>> {
-        let snapshot: Arc<dyn StreamReader> = Arc::new(self.streams.lock().unwrap().clone());
-        Box::pin(async move { Ok(vec![snapshot]) })
-    }
-    fn ready(&self) -> Result<(), String> {
-        Ok(())
-    }
-}
-
 fn state(auth: bool) -> AppState {
-    let mut st = app_state(Arc::new(MemBackend::default()), LimitsConfig::default(), NOW);
+    let mut st = app_state(Arc::new(balsa_api::testing::MemBackend::default()), LimitsConfig::default(), NOW);
     st.config = Arc::new(ApiConfig { auth_enabled: auth, version: "3.7.6-balsa".into(), ..(*st.config).clone() });
     st
 }

@@ -55,6 +55,7 @@ pub struct Config {
     pub storage_config: StorageConfig,
     pub chunk_store_config: ChunkStoreConfig,
     pub compactor: CompactorConfig,
+    pub querier: QuerierConfig,
     pub ruler: balsa_ruler::RulerConfig,
     pub ruler_storage: balsa_ruler::RulerStorageConfig,
 }
@@ -220,6 +221,16 @@ impl Default for StorageConfig {
             orphan_grace_period: Duration::from_secs(3600),
         }
     }
+}
+
+/// Loki's `querier`: the one key Balsa has; the rest of Loki's section is
+/// accepted and set aside (`loki_keys`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QuerierConfig {
+    /// Reads may name several tenants (`X-Scope-OrgID: a|b`); each stream
+    /// then carries `__tenant_id__`. Off by default, as in Loki.
+    pub multi_tenant_queries_enabled: bool,
 }
 
 /// Loki's `compactor`: retention. There is no separate compactor process:
@@ -1887,6 +1898,17 @@ api_key: 42
         let c = load_ok(&["-server.http_listen_port=3100", "-cluster.node_id=2"], &[]);
         let diff: Value = serde_yaml_ng::from_str(&c.diff_from_default_yaml()).unwrap();
         assert_eq!(diff, serde_yaml_ng::from_str::<Value>("cluster:\n  node_id: 2\n").unwrap());
+    }
+
+    #[test]
+    fn lokis_querier_section_keeps_multi_tenant_queries_and_sets_the_rest_aside() {
+        let f = TempFile::new("querier:\n  multi_tenant_queries_enabled: true\n  max_concurrent: 8\n");
+        let (c, info) = load(&[&format!("-config.file={}", f.path())], &[]).unwrap();
+        assert!(c.querier.multi_tenant_queries_enabled);
+        let keys: Vec<&str> = info.ignored_keys.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(keys, ["querier.max_concurrent"]);
+        assert!(load_ok(&["-querier.multi_tenant_queries_enabled"], &[]).querier.multi_tenant_queries_enabled);
+        assert!(!Config::default().querier.multi_tenant_queries_enabled);
     }
 
     #[test]

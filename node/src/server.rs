@@ -255,6 +255,7 @@ pub async fn run(cfg: Config, ignored_keys: Vec<crate::loki_keys::Ignored>) -> a
     let state = AppState {
         config: Arc::new(ApiConfig {
             auth_enabled: cfg.auth_enabled,
+            multi_tenant_queries_enabled: cfg.querier.multi_tenant_queries_enabled,
             max_recv_msg_size: cfg.distributor.max_recv_msg_size.as_usize(),
             max_decompressed_size: cfg.distributor.max_decompressed_size.as_usize(),
             version: env!("CARGO_PKG_VERSION").to_string(),

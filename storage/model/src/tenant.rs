@@ -43,6 +43,16 @@ impl TenantId {
         Self(SINGLE_TENANT.to_string())
     }
 
+    /// Several tenants read as one (`a|b`, Loki's multi-tenant queries):
+    /// each validated, sorted and deduplicated as dskit's `TenantIDs` does.
+    /// One tenant gives that tenant. A single tenant id never holds `|`.
+    pub fn parse_many(ids: &str) -> Result<Self, TenantIdError> {
+        let mut tenants = ids.split('|').map(TenantId::parse).collect::<Result<Vec<_>, _>>()?;
+        tenants.sort();
+        tenants.dedup();
+        Ok(Self(tenants.iter().map(TenantId::as_str).collect::<Vec<_>>().join("|")))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -61,6 +71,14 @@ impl fmt::Display for TenantId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn many_tenants_are_sorted_deduplicated_and_each_validated() {
+        assert_eq!(TenantId::parse_many("b|a|b").unwrap().as_str(), "a|b");
+        assert_eq!(TenantId::parse_many("a").unwrap().as_str(), "a");
+        assert!(TenantId::parse_many("a||b").is_err());
+        assert!(TenantId::parse_many("a|b/c").is_err());
+    }
 
     #[test]
     fn validates_like_dskit() {
