@@ -10,54 +10,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::reqwest::blocking_client as client;
-use common::{Balsa, enc, free_port, now_ns};
+use common::{enc, now_ns};
 use serde_json::json;
 
-struct Cluster {
-    nodes: Vec<Balsa>,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            for (i, n) in self.nodes.iter().enumerate() {
-                let log = n.log_text();
-                let keep = std::env::temp_dir().join(format!("balsa-failed-node{i}.log"));
-                let _ = std::fs::write(&keep, &log);
-                eprintln!("node {i} full log kept at {}", keep.display());
-                for (at, l) in log.lines().enumerate().filter(|(_, l)| l.contains("panicked at")) {
-                    eprintln!("node {i} line {at}: {l}");
-                }
-                let tail: Vec<&str> = log.lines().rev().take(40).collect();
-                eprintln!("---- node {i} log (last 40 lines) ----");
-                for l in tail.into_iter().rev() {
-                    eprintln!("{l}");
-                }
-            }
-        }
-    }
-}
+/// Three nodes (not started), 8 shards.
+type Cluster = common::Trio;
 
 impl Cluster {
-    /// Three nodes (not started), 8 shards.
     fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let http: Vec<u16> = (0..3).map(|_| free_port()).collect();
-        let grpc: Vec<u16> = (0..3).map(|_| free_port()).collect();
-        let peers = grpc.iter().map(|p| format!("127.0.0.1:{p}")).collect::<Vec<_>>().join(",");
-        let nodes = (0..3)
-            .map(|i| {
-                let extra = vec![
-                    format!("-cluster.node_id={i}"),
-                    format!("-cluster.peers={peers}"),
-                    "-cluster.shards=8".to_string(),
-                    "-server.graceful_shutdown_timeout=10s".to_string(),
-                ];
-                Balsa::new(&dir.path().join(format!("n{i}")), http[i], grpc[i], &extra)
-            })
-            .collect();
-        Cluster { nodes, _dir: dir }
+        common::Trio::with_flags(&["-cluster.shards=8", "-server.graceful_shutdown_timeout=10s"])
     }
 
     fn start_all(&mut self, order: &[usize]) {

@@ -8,56 +8,24 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Balsa, enc, free_port, now_ns};
+use common::{enc, now_ns};
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-struct Cluster {
-    nodes: Vec<Balsa>,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            for (i, n) in self.nodes.iter().enumerate() {
-                let log = n.log_text();
-                let tail: Vec<&str> = log.lines().rev().take(40).collect();
-                eprintln!("---- node {i} log (last 40 lines) ----");
-                for l in tail.into_iter().rev() {
-                    eprintln!("{l}");
-                }
-            }
-        }
-    }
-}
+type Cluster = common::Trio;
 
 impl Cluster {
     fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let http: Vec<u16> = (0..3).map(|_| free_port()).collect();
-        let grpc: Vec<u16> = (0..3).map(|_| free_port()).collect();
-        let peers = grpc.iter().map(|p| format!("127.0.0.1:{p}")).collect::<Vec<_>>().join(",");
-        let mut nodes: Vec<Balsa> = (0..3)
-            .map(|i| {
-                let extra = vec![
-                    format!("-cluster.node_id={i}"),
-                    format!("-cluster.peers={peers}"),
-                    "-cluster.shards=4".to_string(),
-                    "-limits_config.max_concurrent_tail_requests=2".to_string(),
-                ];
-                Balsa::new(&dir.path().join(format!("n{i}")), http[i], grpc[i], &extra)
-            })
-            .collect();
-        for n in &mut nodes {
+        let mut c = common::Trio::with_flags(&["-cluster.shards=4", "-limits_config.max_concurrent_tail_requests=2"]);
+        for n in &mut c.nodes {
             n.spawn();
         }
-        for n in &mut nodes {
+        for n in &mut c.nodes {
             n.wait_ready(Duration::from_secs(60));
         }
-        Cluster { nodes, _dir: dir }
+        c
     }
 
     fn ws(&self, i: usize, path: &str) -> String {

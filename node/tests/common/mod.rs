@@ -256,6 +256,53 @@ fn which(program: &str) -> bool {
     std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
 }
 
+/// Three nodes of one cluster, not started: node `i` is `cluster.peers[i]`,
+/// each with its own data directory and ports, and `extra` flags on every
+/// node. On a panic each node's log is printed (its last 40 lines and any
+/// panic line) and kept in the temp directory.
+pub struct Trio {
+    pub nodes: Vec<Balsa>,
+    _dir: tempfile::TempDir,
+}
+
+impl Trio {
+    pub fn with_flags(extra: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let http: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let grpc: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let peers = grpc.iter().map(|p| format!("127.0.0.1:{p}")).collect::<Vec<_>>().join(",");
+        let nodes = (0..3)
+            .map(|i| {
+                let mut flags = vec![format!("-cluster.node_id={i}"), format!("-cluster.peers={peers}")];
+                flags.extend(extra.iter().map(|f| f.to_string()));
+                Balsa::new(&dir.path().join(format!("n{i}")), http[i], grpc[i], &flags)
+            })
+            .collect();
+        Trio { nodes, _dir: dir }
+    }
+}
+
+impl Drop for Trio {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            for (i, n) in self.nodes.iter().enumerate() {
+                let log = n.log_text();
+                let keep = std::env::temp_dir().join(format!("balsa-failed-node{i}.log"));
+                let _ = std::fs::write(&keep, &log);
+                eprintln!("node {i} full log kept at {}", keep.display());
+                for (at, l) in log.lines().enumerate().filter(|(_, l)| l.contains("panicked at")) {
+                    eprintln!("node {i} line {at}: {l}");
+                }
+                let tail: Vec<&str> = log.lines().rev().take(40).collect();
+                eprintln!("---- node {i} log (last 40 lines) ----");
+                for l in tail.into_iter().rev() {
+                    eprintln!("{l}");
+                }
+            }
+        }
+    }
+}
+
 pub mod reqwest {
     pub use ::reqwest::*;
 
