@@ -21,7 +21,9 @@ use serde_json::{Map, Value, json};
 
 use crate::error::{ApiError, ApiResult};
 use crate::params::{MAX_POINTS_PER_SERIES, Params, default_step, parse_seconds_or_duration};
-use crate::query::{check_query_length, json as json_response, params, with_readers};
+use crate::query::{
+    check_max_entries, check_query_length, json as json_response, params, with_readers, with_readers_until_timeout,
+};
 use crate::router::AppState;
 use crate::tenant::read_tenant_of;
 
@@ -284,12 +286,7 @@ fn fields_request(state: &AppState, headers: &HeaderMap, p: &Params) -> ApiResul
         Expr::Log(log) => log,
         Expr::Sample(_) => return Err(ApiError::bad_request("only log selector is supported")),
     };
-    let max_entries = state.validator.limits_for(tenant.as_str()).max_entries_limit_per_query;
-    if max_entries > 0 && line_limit > max_entries {
-        return Err(ApiError::bad_request(format!(
-            "max entries limit per query exceeded, limit > max_entries_limit_per_query ({line_limit} > {max_entries})"
-        )));
-    }
+    check_max_entries(state, tenant.as_str(), line_limit)?;
     check_query_length(state, tenant.as_str(), start, end)?;
     Ok(FieldsRequest { tenant: tenant.to_string(), start, end, line_limit, limit, expr })
 }
@@ -300,10 +297,8 @@ async fn over_sample<T: Send + 'static>(
     r: FieldsRequest,
     work: impl FnOnce(&[balsa_query::StreamResult], usize) -> Result<T, QueryError> + Send + 'static,
 ) -> ApiResult<T> {
-    let started = Instant::now();
-    let timeout = state.validator.limits_for(&r.tenant).query_timeout.0;
-    let deadline = (!timeout.is_zero()).then(|| started + timeout);
-    let task = with_readers(state, move |readers| {
+    let tenant = r.tenant.clone();
+    with_readers_until_timeout(state, &tenant, Instant::now(), move |readers, deadline| {
         let q = LogQuery {
             tenant: &r.tenant,
             expr: &r.expr,
@@ -315,12 +310,8 @@ async fn over_sample<T: Send + 'static>(
             deadline,
         };
         work(&detected::sample(readers, &q)?, r.limit)
-    });
-    if timeout.is_zero() {
-        task.await
-    } else {
-        tokio::time::timeout(timeout, task).await.map_err(|_| ApiError::from(QueryError::Timeout))?
-    }
+    })
+    .await
 }
 
 pub async fn detected_fields(

@@ -99,9 +99,28 @@ pub(crate) async fn with_readers<T: Send + 'static>(
     Ok(joined?)
 }
 
+/// Like [`with_readers`], bounded by the tenant's `query_timeout` counted
+/// from `started`: `work` gets the deadline at which its scan must stop, and
+/// the wait for readers (the read barrier) is bounded too.
+pub(crate) async fn with_readers_until_timeout<T: Send + 'static>(
+    state: &AppState,
+    tenant: &str,
+    started: Instant,
+    work: impl FnOnce(&[&dyn StreamReader], Option<Instant>) -> Result<T, QueryError> + Send + 'static,
+) -> ApiResult<T> {
+    let timeout = state.validator.limits_for(tenant).query_timeout.0;
+    let deadline = (!timeout.is_zero()).then(|| started + timeout);
+    let task = with_readers(state, move |readers| work(readers, deadline));
+    if timeout.is_zero() {
+        task.await
+    } else {
+        tokio::time::timeout(timeout, task).await.map_err(|_| ApiError::from(QueryError::Timeout))?
+    }
+}
+
 /// `max_entries_limit_per_query`, checked for log queries only (Loki's
 /// `validateMaxEntriesLimits`).
-fn check_max_entries(state: &AppState, tenant: &str, limit: usize) -> ApiResult<()> {
+pub(crate) fn check_max_entries(state: &AppState, tenant: &str, limit: usize) -> ApiResult<()> {
     let max_entries = state.validator.limits_for(tenant).max_entries_limit_per_query;
     if max_entries > 0 && limit > max_entries {
         return Err(ApiError::bad_request(format!(
@@ -173,9 +192,7 @@ async fn run_range(state: AppState, headers: HeaderMap, q: Option<String>, body:
         Expr::Log(log) => {
             let cat = categorize(&headers);
             let tenant = tenant.to_string();
-            let timeout = state.validator.limits_for(&tenant).query_timeout.0;
-            let deadline = (!timeout.is_zero()).then(|| started + timeout);
-            let work = with_readers(&state, move |readers| {
+            let result = with_readers_until_timeout(&state, &tenant.clone(), started, move |readers, deadline| {
                 balsa_query::run_log_query(
                     readers,
                     &LogQuery {
@@ -189,14 +206,8 @@ async fn run_range(state: AppState, headers: HeaderMap, q: Option<String>, body:
                         deadline,
                     },
                 )
-            });
-            // The scan stops at the deadline by itself; the timeout also bounds
-            // the wait for readers (the read barrier).
-            let result = if timeout.is_zero() {
-                work.await?
-            } else {
-                tokio::time::timeout(timeout, work).await.map_err(|_| ApiError::from(QueryError::Timeout))??
-            };
+            })
+            .await?;
             let stats = stats_of(result.stats, started);
             let streams =
                 result.streams.into_iter().map(|s| StreamOut { labels: s.labels, entries: s.entries }).collect();

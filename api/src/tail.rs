@@ -199,16 +199,11 @@ async fn run(
     let expr = Arc::new(req.expr);
     // Loki validates the historical query after the tail limit, so its
     // errors are close frames too.
-    let limits = state.validator.limits_for(tenant);
-    let max_entries = limits.max_entries_limit_per_query;
-    if max_entries > 0 && req.limit > max_entries {
-        let msg = format!(
-            "max entries limit per query exceeded, limit > max_entries_limit_per_query ({} > {max_entries})",
-            req.limit
-        );
-        close(socket, CLOSE_INTERNAL_ERROR, &msg).await;
+    if let Err(e) = crate::query::check_max_entries(state, tenant, req.limit) {
+        close(socket, CLOSE_INTERNAL_ERROR, &e.message).await;
         return;
     }
+    let limits = state.validator.limits_for(tenant);
     let timeout = limits.query_timeout.0;
     let deadline = (!timeout.is_zero()).then(|| std::time::Instant::now() + timeout);
     // History: the newest `limit` lines in [start, now), sent oldest first.
