@@ -72,24 +72,6 @@ impl StreamReader for Cancellable<'_> {
         self.inner.streams_with(tenant, start_ns, end_ns, required, select)
     }
 
-    fn entries(
-        &self,
-        tenant: &str,
-        stream: StreamId,
-        start_ns: i64,
-        end_ns: i64,
-        direction: Direction,
-        visit: &mut dyn FnMut(&Entry) -> bool,
-    ) -> Result<(), ReadError> {
-        self.cancel.check()?;
-        let mut seen = 0u32;
-        self.inner.entries(tenant, stream, start_ns, end_ns, direction, &mut |e: &Entry| {
-            seen = seen.wrapping_add(1);
-            (seen % CHECK_EVERY != 0 || !self.cancel.is_cancelled()) && visit(e)
-        })?;
-        self.cancel.check()
-    }
-
     fn entries_hinted(
         &self,
         tenant: &str,

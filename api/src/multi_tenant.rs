@@ -92,19 +92,6 @@ impl<'a> StreamReader for MultiTenant<'a> {
         Ok(out)
     }
 
-    fn entries(
-        &self,
-        tenant: &str,
-        stream: StreamId,
-        start_ns: i64,
-        end_ns: i64,
-        direction: Direction,
-        visit: &mut dyn FnMut(&Entry) -> bool,
-    ) -> Result<(), ReadError> {
-        let owner = self.owner(tenant, stream)?;
-        self.inner.entries(&owner, stream, start_ns, end_ns, direction, visit)
-    }
-
     fn entries_hinted(
         &self,
         tenant: &str,
